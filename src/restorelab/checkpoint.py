@@ -1,0 +1,66 @@
+"""Loading restorelab checkpoints safely: tensors and plain data only, never code.
+
+Checkpoints are read with ``torch.load(..., weights_only=True)``; the generator is rebuilt
+from the resolved generator config that training stored next to the weights
+(``checkpoint["restorelab"]["generator"]``), so a checkpoint someone sent you cannot run code.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from torch import nn
+
+from restorelab.errors import DataError
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint as plain data (``weights_only=True``) on the CPU.
+
+    Raises:
+        DataError: naming the file when it is missing, truncated, or needs code to unpickle.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise DataError(
+            f"refusing to load checkpoint {path}: it needs arbitrary code to unpickle "
+            f"(only tensors and plain data are accepted): {str(e).splitlines()[0]}"
+        ) from e
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise DataError(f"corrupt or truncated checkpoint {path}: {e}") from e
+    if not isinstance(ckpt, dict):
+        raise DataError(f"checkpoint {path} does not hold a dict of tensors")
+    return ckpt
+
+
+def generator_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the generator stored in a restorelab checkpoint and load its weights.
+
+    Returns:
+        the generator (eval mode) and the checkpoint's ``restorelab`` metadata (scale, configs).
+    """
+    ckpt = load_checkpoint(path)
+    meta = ckpt.get("restorelab")
+    if not isinstance(meta, dict) or not meta.get("generator"):
+        raise DataError(
+            f"{path} is not a restorelab checkpoint (no stored generator config); "
+            "train it with restorelab-train"
+        )
+    generator = hydra.utils.instantiate(meta["generator"])
+    prefix = "generator."
+    state = {
+        k[len(prefix) :]: v for k, v in ckpt.get("state_dict", {}).items() if k.startswith(prefix)
+    }
+    try:
+        generator.load_state_dict(state)
+    except RuntimeError as e:
+        raise DataError(f"checkpoint {path}: weights do not fit the stored generator: {e}") from e
+    return generator.eval(), meta

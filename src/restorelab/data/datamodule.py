@@ -1,0 +1,169 @@
+"""The LightningDataModule: sources in, DataLoaders out, with checks before training."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from restorelab.data.datasets import ImageDataset, PatchDataset
+from restorelab.data.sources import EmbeddedSource, FolderSource, PairedSource, Source
+from restorelab.errors import ConfigError
+
+
+class RestorationDataModule(L.LightningDataModule):
+    """Training patches and whole validation/test images from any :class:`Source`.
+
+    Args:
+        train: source of training images (None: this data module cannot train).
+        val: source of validation images.
+        test: source of test images (defaults to ``val``).
+        scale: super-resolution factor of the task (1 for restoration).
+        patch_size: ground-truth training patch size; must be a multiple of ``scale``.
+        batch_size: training batch size.
+        val_batch_size: validation/test batch size (1: images have different sizes).
+        num_workers: DataLoader worker processes.
+        repeat: patches drawn per training image per epoch.
+        hflip: random horizontal flips in training.
+        rot90: random vertical flips and transposes in training.
+        pin_memory: pin host memory (useful with a GPU).
+    """
+
+    def __init__(
+        self,
+        train: Source | None,
+        val: Source | None,
+        test: Source | None = None,
+        scale: int = 4,
+        patch_size: int = 96,
+        batch_size: int = 16,
+        val_batch_size: int = 1,
+        num_workers: int = 0,
+        repeat: int = 1,
+        hflip: bool = True,
+        rot90: bool = True,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__()
+        if scale < 1:
+            raise ConfigError(f"data.scale must be >= 1, got {scale}")
+        if patch_size % scale != 0:
+            raise ConfigError(
+                f"data.patch_size={patch_size} is not divisible by data.scale={scale}"
+            )
+        self.train_source = train
+        self.val_source = val
+        self.test_source = test if test is not None else val
+        self.scale = scale
+        self.patch_size = patch_size
+        self.batch_size = batch_size
+        self.val_batch_size = val_batch_size
+        self.num_workers = num_workers
+        self.repeat = repeat
+        self.hflip = hflip
+        self.rot90 = rot90
+        self.pin_memory = pin_memory
+
+    def _loader_kwargs(self) -> dict[str, object]:
+        return {
+            "num_workers": self.num_workers,
+            "pin_memory": self.pin_memory,
+            "persistent_workers": self.num_workers > 0,
+        }
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_source is None:
+            raise ConfigError("no training data configured (set data.train_dir)")
+        dataset = PatchDataset(
+            self.train_source, self.patch_size, self.scale, self.repeat, self.hflip, self.rot90
+        )
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=True,
+            drop_last=len(dataset) >= self.batch_size,
+            **self._loader_kwargs(),  # type: ignore[arg-type]
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        if self.val_source is None:
+            raise ConfigError("no validation data configured (set data.val_dir)")
+        return DataLoader(
+            ImageDataset(self.val_source, self.scale),
+            batch_size=self.val_batch_size,
+            shuffle=False,
+            **self._loader_kwargs(),  # type: ignore[arg-type]
+        )
+
+    def test_dataloader(self) -> DataLoader:
+        if self.test_source is None:
+            raise ConfigError("no test data configured (set data.test_dir)")
+        return DataLoader(
+            ImageDataset(self.test_source, self.scale),
+            batch_size=self.val_batch_size,
+            shuffle=False,
+            **self._loader_kwargs(),  # type: ignore[arg-type]
+        )
+
+
+def embedded_datamodule(
+    train_names: Sequence[str], val_names: Sequence[str], **kwargs: object
+) -> RestorationDataModule:
+    """Data module over scikit-image's bundled photographs with a fixed train/val split."""
+    overlap = sorted(set(train_names) & set(val_names))
+    if overlap:
+        raise ConfigError(f"data.train_names and data.val_names overlap: {overlap}")
+    return RestorationDataModule(
+        train=EmbeddedSource(train_names), val=EmbeddedSource(val_names), **kwargs
+    )  # type: ignore[arg-type]
+
+
+def _folder(path: str | Path | None, key: str, cache: bool = False) -> FolderSource | None:
+    return None if path in (None, "") else FolderSource(path, key, cache)  # type: ignore[arg-type]
+
+
+def folder_datamodule(
+    train_dir: str | None = None,
+    val_dir: str | None = None,
+    test_dir: str | None = None,
+    cache_val: bool = True,
+    **kwargs: object,
+) -> RestorationDataModule:
+    """Data module over folders of ground-truth images (lq synthesized by the degradation).
+
+    Folders are scanned here, at start-up, so a missing or empty folder fails before training.
+    """
+    return RestorationDataModule(
+        train=_folder(train_dir, "data.train_dir"),
+        val=_folder(val_dir, "data.val_dir", cache_val),
+        test=_folder(test_dir, "data.test_dir", cache_val),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def paired_datamodule(
+    train_lq_dir: str | None = None,
+    train_gt_dir: str | None = None,
+    val_lq_dir: str | None = None,
+    val_gt_dir: str | None = None,
+    test_lq_dir: str | None = None,
+    test_gt_dir: str | None = None,
+    **kwargs: object,
+) -> RestorationDataModule:
+    """Data module over paired lq/gt folders matched by file name."""
+
+    def pair(lq: str | None, gt: str | None, key: str) -> PairedSource | None:
+        if lq in (None, "") and gt in (None, ""):
+            return None
+        if lq in (None, "") or gt in (None, ""):
+            raise ConfigError(f"data.{key}_lq_dir and data.{key}_gt_dir must be set together")
+        return PairedSource(lq, gt, f"data.{key}")  # type: ignore[arg-type]
+
+    return RestorationDataModule(
+        train=pair(train_lq_dir, train_gt_dir, "train"),
+        val=pair(val_lq_dir, val_gt_dir, "val"),
+        test=pair(test_lq_dir, test_gt_dir, "test"),
+        **kwargs,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,118 @@
+"""Torch datasets over a :class:`~restorelab.data.sources.Source`.
+
+Items are uint8 CHW tensors ("uint8 on the wire"); the LightningModule turns them into float
+on the device and synthesizes ``lq`` there when the source has none.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from restorelab.data.sources import Source
+from restorelab.data.transforms import augment, mod_crop, paired_random_crop, to_rgb
+from restorelab.errors import DataError
+
+
+def _chw(img: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 array -> (3, H, W) uint8 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+
+
+def image_seed(name: str) -> int:
+    """A stable per-image seed, so validation inputs are degraded identically in every run."""
+    return zlib.crc32(name.encode("utf-8")) & 0x7FFFFFFF
+
+
+class PatchDataset(Dataset[dict[str, torch.Tensor]]):
+    """Random aligned patches with flips/rot90, for training.
+
+    One pass visits every image ``repeat`` times, so an epoch is long enough to be a useful
+    unit with a handful of large images.
+
+    Args:
+        source: where the images come from.
+        patch_size: ground-truth patch size in pixels (a multiple of ``scale``).
+        scale: super-resolution factor (1 for restoration).
+        repeat: how many patches per image per epoch.
+        hflip: random horizontal flips.
+        rot90: random vertical flips and transposes (with hflip: all 8 orientations).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        patch_size: int,
+        scale: int,
+        repeat: int = 1,
+        hflip: bool = True,
+        rot90: bool = True,
+    ) -> None:
+        self.source = source
+        self.patch_size = patch_size
+        self.scale = scale
+        self.repeat = max(1, int(repeat))
+        self.hflip = hflip
+        self.rot90 = rot90
+        self._rng: np.random.Generator | None = None
+
+    def __len__(self) -> int:
+        return len(self.source) * self.repeat
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """Per-process generator seeded from torch's seed (Lightning seeds each worker)."""
+        if self._rng is None:
+            self._rng = np.random.default_rng(torch.initial_seed())
+        return self._rng
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        sample = self.source[index % len(self.source)]
+        gt, lq = paired_random_crop(
+            sample.gt, sample.lq, self.patch_size, self.scale, self.rng, sample.name
+        )
+        images = [to_rgb(gt)] + ([to_rgb(lq)] if lq is not None else [])
+        images = augment(images, self.rng, self.hflip, self.rot90)
+        item = {"gt": _chw(images[0])}
+        if lq is not None:
+            item["lq"] = _chw(images[1])
+        return item
+
+
+class ImageDataset(Dataset[dict[str, object]]):
+    """Whole images, mod-cropped to the scale, for validation and testing.
+
+    Each item carries its ``name``, a stable ``seed`` for the degradation and ``gray`` (the
+    ground truth had a single channel, so metrics score it on that channel).
+    """
+
+    def __init__(self, source: Source, scale: int) -> None:
+        self.source = source
+        self.scale = scale
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> dict[str, object]:
+        sample = self.source[index]
+        gt = mod_crop(sample.gt, self.scale)
+        item: dict[str, object] = {
+            "gt": _chw(to_rgb(gt)),
+            "name": sample.name,
+            "seed": image_seed(sample.name),
+            "gray": sample.gt.ndim == 2,
+        }
+        if sample.lq is not None:
+            h, w = gt.shape[:2]
+            lq = sample.lq[: h // self.scale, : w // self.scale]
+            if lq.shape[0] * self.scale != h or lq.shape[1] * self.scale != w:
+                raise DataError(
+                    f"image {sample.name}: lq is {sample.lq.shape[1]}x{sample.lq.shape[0]} "
+                    f"and gt is {gt.shape[1]}x{gt.shape[0]}; they do not agree with "
+                    f"scale {self.scale}"
+                )
+            item["lq"] = _chw(to_rgb(lq))
+        return item

@@ -1,0 +1,154 @@
+"""The :class:`Stage` interface and the small helpers every stage shares.
+
+A stage is one degradation idea (blur, noise, resize, compression) as an ``nn.Module`` that takes
+a batch and an explicit :class:`torch.Generator`. Drawing every random parameter from that
+generator, never from the global RNG, is what lets :class:`~restorelab.degradations.Degradation`
+make training draws reproducible from one seed and validation inputs fixed per image.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from restorelab.errors import ConfigError
+
+__all__ = [
+    "DegradationError",
+    "Stage",
+    "apply_selected",
+    "check_prob",
+    "check_range",
+    "select_samples",
+    "uniform",
+]
+
+
+class DegradationError(ConfigError, ValueError):
+    """A degradation argument that cannot work; names the argument and the value.
+
+    A :class:`ValueError` for callers, and a :class:`~restorelab.errors.ConfigError` so that the
+    entry points report a bad override such as ``degradation.stages.noise.sigma=[30,1]`` in one
+    line instead of a traceback.
+    """
+
+
+class Stage(nn.Module, ABC):
+    """One step of a degradation pipeline.
+
+    Subclasses draw their random parameters per sample from the ``generator`` they are given, so
+    the pipeline alone decides how randomness is seeded (training stream or per-image seeds).
+
+    Attributes:
+        scale: how much the stage shrinks height and width (1 for stages that keep the size).
+    """
+
+    scale: int = 1
+
+    @abstractmethod
+    def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        """Degrade ``x`` of shape :math:`(B, C, H, W)` with parameters drawn from ``generator``."""
+
+
+def check_prob(owner: str, name: str, value: float) -> float:
+    """Return ``value`` as a float after checking it is a probability in ``[0, 1]``."""
+    prob = _as_float(owner, name, value)
+    if not 0.0 <= prob <= 1.0:
+        raise DegradationError(f"{owner}: `{name}` must be in [0, 1], got {value!r}.")
+    return prob
+
+
+def check_range(
+    owner: str,
+    name: str,
+    value: Sequence[float],
+    minimum: float | None = None,
+    maximum: float | None = None,
+    strict_minimum: bool = False,
+) -> tuple[float, float]:
+    """Return ``(low, high)`` after checking ``value`` is a valid closed interval.
+
+    ``value`` may be any two-element sequence (Hydra passes a ``ListConfig``). The interval must
+    have ``low <= high`` and lie within ``[minimum, maximum]`` (``minimum`` excluded if
+    ``strict_minimum``), so that a bad override fails when the pipeline is built, not mid-run.
+    """
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise DegradationError(f"{owner}: `{name}` must be a pair [low, high], got {value!r}.")
+    low, high = (_as_float(owner, name, v) for v in value)
+    if low > high:
+        raise DegradationError(
+            f"{owner}: `{name}` must have low <= high, got {list(value)!r} (low > high)."
+        )
+    if minimum is not None and (low <= minimum if strict_minimum else low < minimum):
+        bound = ">" if strict_minimum else ">="
+        raise DegradationError(
+            f"{owner}: `{name}` must be {bound} {minimum:g}, got {list(value)!r}."
+        )
+    if maximum is not None and high > maximum:
+        raise DegradationError(f"{owner}: `{name}` must be <= {maximum:g}, got {list(value)!r}.")
+    return low, high
+
+
+def _as_float(owner: str, name: str, value: object) -> float:
+    """``float(value)`` for real numbers, else a :class:`DegradationError` naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DegradationError(f"{owner}: `{name}` must be a number, got {value!r}.")
+    number = float(value)
+    if not math.isfinite(number):
+        raise DegradationError(f"{owner}: `{name}` must be finite, got {value!r}.")
+    return number
+
+
+def uniform(
+    batch: int,
+    bounds: tuple[float, float],
+    generator: torch.Generator,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """Draw ``batch`` values uniformly from ``[low, high]`` on ``device`` with ``generator``.
+
+    Always consumes the generator, even for ``low == high``, so the random stream of later stages
+    does not depend on whether an earlier range was collapsed to a fixed value.
+    """
+    low, high = bounds
+    u = torch.rand(batch, generator=generator, device=device, dtype=dtype)
+    return low + (high - low) * u
+
+
+def select_samples(
+    batch: int, prob: float, generator: torch.Generator, device: torch.device
+) -> Tensor | None:
+    """Flip one coin per sample and return the indices of the samples to degrade.
+
+    Returns ``None`` when every sample is selected (``prob == 1``), which lets the caller skip the
+    indexing; otherwise a 1-D ``long`` tensor of indices, possibly empty. Finding the indices reads
+    the coin flips back to the host; that is the price of not computing skipped samples.
+    """
+    if prob >= 1.0:
+        return None
+    if prob <= 0.0:
+        return torch.empty(0, dtype=torch.long, device=device)
+    flips = torch.rand(batch, generator=generator, device=device) < prob
+    return flips.nonzero().squeeze(1)
+
+
+def apply_selected(
+    x: Tensor, index: Tensor | None, fn: Callable[..., Tensor], *params: Tensor
+) -> Tensor:
+    """Apply ``fn(x_subset, *params_subset)`` to the samples in ``index`` only.
+
+    ``index`` comes from :func:`select_samples`: ``None`` applies ``fn`` to the whole batch, an
+    empty index returns ``x`` untouched, and otherwise only the selected samples (and their rows
+    of each per-sample ``params`` tensor) are computed and written back into a copy of ``x``.
+    """
+    if index is None:
+        return fn(x, *params)
+    if index.numel() == 0:
+        return x
+    picked = [p.index_select(0, index) for p in params]
+    return x.index_copy(0, index, fn(x.index_select(0, index), *picked))

@@ -1,0 +1,162 @@
+"""The seeded degradation pipeline that turns a ground-truth batch into the low-quality input."""
+
+from __future__ import annotations
+
+import contextlib
+import operator
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from restorelab.degradations.base import DegradationError, Stage
+
+__all__ = ["Degradation"]
+
+
+class Degradation(nn.Module):
+    r"""Apply an ordered set of stages to ``gt`` and return ``lq``, with reproducible randomness.
+
+    The pipeline owns its random generator, so degradations never read or advance the global
+    RNG (model initialisation, dropout and data order stay independent of them). It draws in two
+    ways:
+
+    - training (``seeds=None``): one stream, seeded by ``seed``, created lazily on the batch's
+      device (and restarted from ``seed`` if the device changes). Every call continues the stream,
+      so consecutive batches get fresh degradations while the whole run is reproducible.
+    - validation and test (``seeds`` given): image ``i`` is degraded alone with a fresh generator
+      seeded by ``seeds[i]``. The same image therefore gets the same ``lq`` in every epoch and
+      every run, whatever batch it lands in, and validating does not disturb the training stream.
+      Draws are made on the batch's device, so the ``lq`` for a seed is fixed per device type.
+
+    Each stage's output is clamped to :math:`[0, 1]`, so the next stage sees a valid image. The
+    result is clamped and, with ``quantize``, rounded to 8-bit levels as if saved to a PNG, which
+    is what the network will see at inference. No gradient flows through the pipeline, and an
+    enclosing ``torch.autocast`` is switched off inside it: ``lq`` is an input, computed in the
+    dtype of ``gt`` whatever the training precision.
+
+    Args:
+        stages: ordered mapping of name to :class:`Stage`, applied in order (Hydra keeps the order
+            of a config dict). ``None`` entries are skipped, so a config can switch a stage off
+            with ``degradation.stages.<name>=null``.
+        seed: seed of the training stream; see :meth:`reseed`.
+        quantize: round the output to multiples of 1/255.
+
+    Shape:
+        - gt: :math:`(B, C, H, W)`, float in :math:`[0, 1]`
+        - Output: :math:`(B, C, H / scale, W / scale)`
+
+    Example:
+        >>> from restorelab.degradations import BicubicDown, GaussianNoise
+        >>> degrade = Degradation({"bicubic": BicubicDown(4), "noise": GaussianNoise()}, seed=0)
+        >>> degrade(torch.rand(2, 3, 32, 48)).shape
+        torch.Size([2, 3, 8, 12])
+        >>> degrade.scale
+        4
+    """
+
+    def __init__(
+        self,
+        stages: Mapping[str, Stage | None],
+        seed: int = 0,
+        quantize: bool = True,
+    ) -> None:
+        super().__init__()
+        if not isinstance(stages, Mapping):
+            raise DegradationError(
+                f"Degradation: `stages` must be a mapping of name to stage, got {stages!r}."
+            )
+        kept: dict[str, Stage] = {}
+        for name, stage in stages.items():
+            if stage is None:
+                continue
+            if not isinstance(stage, Stage):
+                raise DegradationError(
+                    f"Degradation: stage {name!r} must be a restorelab.degradations.Stage, "
+                    f"got {type(stage).__name__}."
+                )
+            kept[str(name)] = stage
+        self.stages = nn.ModuleDict(kept)
+        self.seed = _check_seed(seed)
+        self.quantize = bool(quantize)
+        self._generator: torch.Generator | None = None
+
+    @property
+    def scale(self) -> int:
+        """How much the pipeline shrinks height and width: the product of the stage scales."""
+        scale = 1
+        for stage in self.stages.values():
+            assert isinstance(stage, Stage)
+            scale *= stage.scale
+        return scale
+
+    def reseed(self, seed: int) -> None:
+        """Restart the training stream from ``seed``.
+
+        The module calls this at fit start with a seed that differs per rank and worker (for
+        example ``seed + rank * 1000``), so DDP processes do not all draw the same degradations.
+        """
+        self.seed = _check_seed(seed)
+        self._generator = None
+
+    def forward(self, gt: Tensor, seeds: Sequence[int] | Tensor | None = None) -> Tensor:
+        """Degrade ``gt`` into ``lq``: from the training stream, or per image from ``seeds``."""
+        if gt.dim() != 4 or not gt.is_floating_point():
+            raise ValueError(
+                "Degradation: expected a float batch of shape (B, C, H, W), got "
+                f"{gt.dtype} of shape {tuple(gt.shape)}."
+            )
+        with torch.no_grad(), _autocast_off(gt.device.type):
+            if seeds is None:
+                lq = self._degrade(gt, self._training_generator(gt.device))
+            else:
+                per_image = seeds.tolist() if isinstance(seeds, Tensor) else list(seeds)
+                if len(per_image) != gt.shape[0]:
+                    raise ValueError(
+                        f"Degradation: got {len(per_image)} seeds for a batch of {gt.shape[0]}."
+                    )
+                lq = torch.cat(
+                    [
+                        self._degrade(gt[i : i + 1], _seeded(_check_seed(s), gt.device))
+                        for i, s in enumerate(per_image)
+                    ]
+                )
+            lq = lq.clamp(0.0, 1.0)
+            if self.quantize:
+                lq = torch.round(lq * 255.0) / 255.0
+        return lq
+
+    def _degrade(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        for stage in self.stages.values():
+            x = stage(x, generator).clamp(0.0, 1.0)
+        return x
+
+    def _training_generator(self, device: torch.device) -> torch.Generator:
+        if self._generator is None or self._generator.device != device:
+            self._generator = _seeded(self.seed, device)
+        return self._generator
+
+    def extra_repr(self) -> str:
+        return f"seed={self.seed}, quantize={self.quantize}, scale={self.scale}"
+
+
+def _autocast_off(device_type: str) -> contextlib.AbstractContextManager[object]:
+    """Disable autocast on ``device_type`` (a no-op context where autocast does not exist)."""
+    if device_type in ("cpu", "cuda"):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def _seeded(seed: int, device: torch.device) -> torch.Generator:
+    """A fresh generator on ``device`` seeded with ``seed``."""
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _check_seed(seed: int) -> int:
+    """``seed`` as a Python int; any integer type (numpy included) is accepted, floats are not."""
+    try:
+        if isinstance(seed, bool):
+            raise TypeError
+        return operator.index(seed)
+    except TypeError:
+        raise DegradationError(f"Degradation: `seed` must be an integer, got {seed!r}.") from None

@@ -1,0 +1,36 @@
+"""Errors that reach the user as one clear line instead of a traceback.
+
+Entry points catch :class:`RestorelabError` (also when Hydra wraps it in an
+``InstantiationException``) and print only its message, so bad input names the file,
+key or value at fault without a wall of framework frames.
+"""
+
+from __future__ import annotations
+
+
+class RestorelabError(Exception):
+    """Base class of the errors that are the user's to fix (bad config, bad data)."""
+
+
+class ConfigError(RestorelabError):
+    """A config value that cannot work: names the key and the value."""
+
+
+class DataError(RestorelabError):
+    """A data folder or image file that cannot be used: names the path."""
+
+
+def root_cause(exc: BaseException) -> RestorelabError | None:
+    """Return the :class:`RestorelabError` behind ``exc`` (following ``__cause__``), if any.
+
+    Hydra's ``instantiate`` re-raises constructor errors as ``InstantiationException`` with
+    the original as cause; this digs the user-facing error back out.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, RestorelabError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

@@ -1,0 +1,77 @@
+"""A loss as a weighted sum of named terms declared in config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from restorelab.errors import ConfigError
+from restorelab.losses.base import AdversarialTerm, LossTerm
+
+
+class CompositeLoss(nn.Module):
+    """Weighted sum of named terms; returns the total and each term for logging.
+
+    Args:
+        terms: name -> term (content :class:`LossTerm` or :class:`AdversarialTerm`); the
+            names become the logged keys (``train/<name>``).
+
+    Example:
+        >>> from restorelab.losses import CompositeLoss, L1Loss
+        >>> loss = CompositeLoss({"l1": L1Loss(weight=1.0)})
+        >>> total, parts = loss.generator(torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4))
+        >>> float(total), float(parts["l1"])
+        (1.0, 1.0)
+    """
+
+    def __init__(self, terms: Mapping[str, nn.Module]) -> None:
+        super().__init__()
+        if not terms:
+            raise ConfigError("loss.terms is empty: declare at least one loss term")
+        for name, term in terms.items():
+            if not isinstance(term, LossTerm | AdversarialTerm):
+                raise ConfigError(
+                    f"loss.terms.{name}: {type(term).__name__} is not a LossTerm or AdversarialTerm"
+                )
+        self.terms = nn.ModuleDict(dict(terms))
+
+    @property
+    def adversarial(self) -> dict[str, AdversarialTerm]:
+        """The adversarial terms (need a discriminator)."""
+        return {n: t for n, t in self.terms.items() if isinstance(t, AdversarialTerm)}
+
+    def generator(
+        self, sr: Tensor, gt: Tensor, discriminator: nn.Module | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Generator objective: every content term, plus adversarial terms when D is given.
+
+        Returns:
+            the weighted total and the unweighted value of each term (detached).
+        """
+        total = sr.new_zeros((), dtype=torch.float32)
+        parts: dict[str, Tensor] = {}
+        for name, term in self.terms.items():
+            if isinstance(term, AdversarialTerm):
+                if discriminator is None:
+                    continue
+                value = term.generator_loss(discriminator, sr, gt)
+            else:
+                value = term(sr, gt)
+            total = total + term.weight * value.float()
+            parts[name] = value.detach()
+        return total, parts
+
+    def discriminator(
+        self, discriminator: nn.Module, sr: Tensor, gt: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Discriminator objective: the sum of the adversarial terms' D losses."""
+        total = sr.new_zeros((), dtype=torch.float32)
+        parts: dict[str, Tensor] = {}
+        for name, term in self.adversarial.items():
+            value, logs = term.discriminator_loss(discriminator, sr, gt)
+            total = total + value.float()
+            parts[f"{name}_d"] = value.detach()
+            parts.update({f"{name}_{k}": v for k, v in logs.items()})
+        return total, parts

@@ -1,0 +1,296 @@
+"""RestorationModule: a generator, an optional discriminator, their steps and metrics.
+
+One training-step code path serves both pixel-only and GAN training: the module always uses
+manual optimization, runs the generator step, and runs the discriminator step only when a
+discriminator is configured. Low-quality inputs are synthesized on the device right after the
+batch is transferred, so the degradation runs on the GPU when there is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+
+from restorelab.degradations import Degradation
+from restorelab.errors import ConfigError
+from restorelab.imresize import imresize
+from restorelab.losses import CompositeLoss, L1Loss
+from restorelab.metrics import PSNRY, SSIMY, psnr_y, ssim_y
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
+SchedulerFactory = Callable[[Optimizer], Any]
+
+
+def scoring_view(x: Tensor, gray: bool) -> Tensor:
+    """The channels a metric scores: Y of RGB, or the single channel of a grayscale image.
+
+    A grayscale ground truth travels as three equal channels; it is scored on one channel
+    (the mean of the output's three), as MATLAB scores a single-channel image.
+    """
+    return x.mean(dim=1, keepdim=True) if gray else x
+
+
+class RestorationModule(L.LightningModule):
+    """Train and evaluate an image-restoration generator, optionally against a discriminator.
+
+    Args:
+        generator: network mapping ``lq`` (B,3,h,w) to ``sr`` (B,3,h*scale,w*scale).
+        loss: weighted named terms; adversarial terms need ``discriminator`` (default: L1,
+            enough for evaluation-only use).
+        optimizer_g: partial optimizer for the generator's parameters.
+        scheduler_g: partial LR scheduler for ``optimizer_g`` (stepped every iteration).
+        degradation: synthesizes ``lq`` from ``gt`` when the batch has no ``lq``.
+        discriminator: optional critic; enables the GAN step.
+        optimizer_d: partial optimizer for the discriminator (required with one).
+        scheduler_d: partial LR scheduler for ``optimizer_d``.
+        scale: super-resolution factor; metrics crop ``scale`` pixels from each border.
+        channels_last: run the generator in channels-last memory format (faster convs on
+            recent CPUs and GPUs).
+        grad_clip: max gradient norm for each network (None: no clipping).
+        generator_config: the generator's resolved config, stored in checkpoints so inference
+            rebuilds the architecture without unpickling code.
+        run_config: the whole resolved run config, stored in checkpoints for reproduction.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        loss: CompositeLoss | None = None,
+        optimizer_g: OptimizerFactory | None = None,
+        scheduler_g: SchedulerFactory | None = None,
+        degradation: Degradation | None = None,
+        discriminator: nn.Module | None = None,
+        optimizer_d: OptimizerFactory | None = None,
+        scheduler_d: SchedulerFactory | None = None,
+        scale: int = 4,
+        channels_last: bool = False,
+        grad_clip: float | None = None,
+        generator_config: Mapping[str, Any] | None = None,
+        run_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.generator = generator
+        self.discriminator = discriminator
+        self.loss = loss if loss is not None else CompositeLoss({"l1": L1Loss()})
+        loss = self.loss
+        self.degradation = degradation
+        self.optimizer_g = optimizer_g
+        self.scheduler_g = scheduler_g
+        self.optimizer_d = optimizer_d
+        self.scheduler_d = scheduler_d
+        self.scale = int(scale)
+        self.channels_last = channels_last
+        self.grad_clip = grad_clip
+        self.generator_config = dict(generator_config or {})
+        self.run_config = dict(run_config or {})
+        if loss.adversarial and discriminator is None:
+            raise ConfigError(
+                f"loss has adversarial term(s) {list(loss.adversarial)} but discriminator is "
+                "none: choose one, e.g. discriminator=vgg"
+            )
+        if discriminator is not None and not loss.adversarial:
+            raise ConfigError(
+                "a discriminator is configured but the loss has no adversarial term: "
+                "use e.g. loss=l1_gan, or discriminator=none"
+            )
+        if discriminator is not None and optimizer_d is None:
+            raise ConfigError("a discriminator needs optimizer.discriminator")
+        self.val_psnr = PSNRY(crop_border=self.scale)
+        self.val_ssim = SSIMY(crop_border=self.scale)
+        self.val_psnr_bicubic = PSNRY(crop_border=self.scale)
+        self.val_ssim_bicubic = SSIMY(crop_border=self.scale)
+        self.test_psnr = PSNRY(crop_border=self.scale)
+        self.test_ssim = SSIMY(crop_border=self.scale)
+        # the bicubic baseline is computed in the first full validation and then reused
+        self.register_buffer("bicubic_baseline", torch.full((2,), float("nan")))
+        self.test_results: list[dict[str, Any]] = []
+        self.last_val_step = -1
+        self._degradation_seed = degradation.seed if degradation is not None else 0
+        if channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+
+    # ------------------------------------------------------------------ data
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict:
+        """uint8 -> float [0, 1] on the device, and ``lq`` synthesized when missing."""
+        gt = batch["gt"].float().div_(255.0)
+        batch["gt"] = gt
+        if "lq" in batch:
+            batch["lq"] = batch["lq"].float().div_(255.0)
+        else:
+            if self.degradation is None:
+                raise ConfigError("the data has no lq images and no degradation is configured")
+            seeds = batch.get("seed")
+            batch["lq"] = self.degradation(
+                gt, seeds=None if seeds is None else [int(s) for s in seeds]
+            )
+        return batch
+
+    def on_fit_start(self) -> None:
+        """Give every DDP rank its own degradation stream (same seed = same run)."""
+        if self.degradation is not None:
+            self.degradation.reseed(self._degradation_seed + 1000 * self.global_rank)
+
+    def forward(self, lq: Tensor) -> Tensor:
+        """Restore ``lq``: the generator's output, same memory format as configured."""
+        if self.channels_last:
+            lq = lq.contiguous(memory_format=torch.channels_last)
+        return self.generator(lq)
+
+    def upsample_baseline(self, lq: Tensor) -> Tensor:
+        """The parameter-free baseline: MATLAB-style bicubic upsampling of ``lq``."""
+        return lq if self.scale == 1 else imresize(lq, scale=self.scale).clamp(0, 1)
+
+    # -------------------------------------------------------------- training
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        """Generator step, then (with a discriminator) the discriminator step."""
+        lq, gt = batch["lq"], batch["gt"]
+        optimizers = self.optimizers()
+        opt_g, opt_d = optimizers if isinstance(optimizers, list) else (optimizers, None)
+        disc = self.discriminator
+
+        sr = self(lq)
+        if disc is not None:
+            disc.requires_grad_(False)  # G's step must not leave gradients on D
+        loss_g, parts = self.loss.generator(sr, gt, disc)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss_g)
+        if self.grad_clip:
+            self.clip_gradients(opt_g, gradient_clip_val=self.grad_clip)
+        opt_g.step()
+
+        logs = {f"train/{k}": v for k, v in parts.items()}
+        if disc is not None and opt_d is not None:
+            disc.requires_grad_(True)
+            loss_d, parts_d = self.loss.discriminator(disc, sr.detach(), gt)
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(loss_d)
+            if self.grad_clip:
+                self.clip_gradients(opt_d, gradient_clip_val=self.grad_clip)
+            opt_d.step()
+            logs.update({f"train/{k}": v for k, v in parts_d.items()})
+
+        schedulers = self.lr_schedulers()
+        if schedulers is not None:
+            for sched in schedulers if isinstance(schedulers, list) else [schedulers]:
+                sched.step()  # type: ignore[union-attr]
+
+        self.log("train/loss", loss_g.detach(), prog_bar=True)
+        self.log_dict(logs)
+        return loss_g.detach()
+
+    def configure_optimizers(self) -> Any:
+        """One optimizer (and scheduler) per network, G first."""
+        if self.optimizer_g is None:
+            raise ConfigError("training needs optimizer.generator")
+        params_g = [p for p in self.generator.parameters() if p.requires_grad]
+        if not params_g:
+            raise ConfigError(
+                f"generator {type(self.generator).__name__} has no trainable parameters"
+            )
+        entries: list[dict[str, Any]] = []
+        pairs = [("generator", self.optimizer_g, self.scheduler_g, params_g)]
+        if self.discriminator is not None:
+            pairs.append(
+                (
+                    "discriminator",
+                    self.optimizer_d,
+                    self.scheduler_d,
+                    list(self.discriminator.parameters()),
+                )
+            )
+        for name, make_opt, make_sched, params in pairs:
+            assert make_opt is not None
+            opt = make_opt(params)
+            entry: dict[str, Any] = {"optimizer": opt}
+            if make_sched is not None:
+                entry["lr_scheduler"] = {
+                    "scheduler": make_sched(opt),
+                    "interval": "step",
+                    "name": f"lr/{name}",
+                }
+            entries.append(entry)
+        return entries
+
+    # ------------------------------------------------------------ evaluation
+    def _restore_and_score(
+        self, batch: dict[str, Any], psnr: PSNRY, ssim: SSIMY
+    ) -> tuple[Tensor, list[tuple[float, float]]]:
+        """Run the generator on ``lq`` and update the metrics image by image."""
+        lq, gt = batch["lq"], batch["gt"]
+        sr = self(lq).float().clamp(0, 1)
+        if sr.shape != gt.shape:
+            raise ConfigError(
+                f"generator output {tuple(sr.shape)} does not match ground truth "
+                f"{tuple(gt.shape)}: check generator.scale against data.scale"
+            )
+        scores = []
+        for i, gray in enumerate(batch["gray"]):
+            s, g = scoring_view(sr[i : i + 1], bool(gray)), scoring_view(gt[i : i + 1], bool(gray))
+            psnr.update(s, g)
+            ssim.update(s, g)
+            scores.append((s, g))
+        per_image = (
+            [
+                (float(psnr_y(s, g, self.scale)[0]), float(ssim_y(s, g, self.scale)[0]))
+                for s, g in scores
+            ]
+            if psnr is self.test_psnr
+            else []
+        )
+        return sr, per_image
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
+        sr, _ = self._restore_and_score(batch, self.val_psnr, self.val_ssim)
+        if torch.isnan(self.bicubic_baseline).any() and not self.trainer.sanity_checking:
+            base = self.upsample_baseline(batch["lq"])
+            for i, gray in enumerate(batch["gray"]):
+                b = scoring_view(base[i : i + 1], bool(gray))
+                g = scoring_view(batch["gt"][i : i + 1], bool(gray))
+                self.val_psnr_bicubic.update(b, g)
+                self.val_ssim_bicubic.update(b, g)
+        self.log("val/psnr_y", self.val_psnr, prog_bar=True)
+        self.log("val/ssim_y", self.val_ssim)
+        return {"sr": sr, "lq": batch["lq"], "gt": batch["gt"]}
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        self.last_val_step = self.global_step
+        if torch.isnan(self.bicubic_baseline).any() and self.val_psnr_bicubic.update_count > 0:
+            self.bicubic_baseline = torch.stack(
+                [self.val_psnr_bicubic.compute(), self.val_ssim_bicubic.compute()]
+            ).to(self.bicubic_baseline)
+            self.val_psnr_bicubic.reset()
+            self.val_ssim_bicubic.reset()
+        if not torch.isnan(self.bicubic_baseline).any():
+            self.log("val/psnr_y_bicubic", self.bicubic_baseline[0])
+            self.log("val/ssim_y_bicubic", self.bicubic_baseline[1])
+
+    def on_test_epoch_start(self) -> None:
+        self.test_results = []
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
+        sr, per_image = self._restore_and_score(batch, self.test_psnr, self.test_ssim)
+        for name, (p, s) in zip(batch["name"], per_image, strict=True):
+            self.test_results.append({"name": name, "psnr_y": p, "ssim_y": s})
+        self.log("test/psnr_y", self.test_psnr)
+        self.log("test/ssim_y", self.test_ssim)
+        return {"sr": sr, "lq": batch["lq"], "gt": batch["gt"]}
+
+    # ----------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store plain-data configs so a checkpoint loads with ``weights_only=True``."""
+        from restorelab import __version__
+
+        checkpoint["restorelab"] = {
+            "version": __version__,
+            "scale": self.scale,
+            "generator": self.generator_config,
+            "config": self.run_config,
+        }

@@ -1,0 +1,163 @@
+"""``restorelab-train``: compose the config, build every object with Hydra, fit, report.
+
+Thin on purpose: all behaviour lives in the objects the config names (generator, loss,
+degradation, data module, trainer, loggers, callbacks); this file only wires them together,
+checks that they agree before any training starts, and writes ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.callbacks import LearningRateMonitor
+from omegaconf import DictConfig, OmegaConf
+
+from restorelab.callbacks import AtomicCheckpointIO
+from restorelab.callbacks.checkpoint_io import atomic_write_text
+from restorelab.cli import close_loggers, report_errors
+from restorelab.config import config_dir, register_resolvers
+from restorelab.errors import ConfigError
+from restorelab.module import RestorationModule
+
+register_resolvers()
+
+
+def output_dir(cfg: DictConfig) -> Path:
+    """The run directory: ``paths.output_dir``, or Hydra's when run through the CLI."""
+    if cfg.get("paths") and cfg.paths.get("output_dir"):
+        return Path(cfg.paths.output_dir)
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def check_scales(cfg: DictConfig, generator: Any, degradation: Any) -> None:
+    """Fail at start-up, naming the keys, when generator/data/degradation scales disagree."""
+    data_scale = int(cfg.data.scale)
+    gen_scale = int(getattr(generator, "scale", data_scale))
+    if gen_scale != data_scale:
+        raise ConfigError(
+            f"generator.scale={gen_scale} disagrees with data.scale={data_scale} "
+            f"({cfg.generator.get('_target_', 'generator')})"
+        )
+    if degradation is not None and int(degradation.scale) != data_scale:
+        raise ConfigError(
+            f"the degradation shrinks by {degradation.scale} but data.scale={data_scale}: "
+            f"pick a degradation of scale {data_scale} (e.g. degradation=bicubic)"
+        )
+    patch = int(cfg.data.get("patch_size", data_scale))
+    if patch % data_scale != 0:
+        raise ConfigError(f"data.patch_size={patch} is not divisible by data.scale={data_scale}")
+
+
+def build_module(cfg: DictConfig) -> RestorationModule:
+    """Instantiate generator, discriminator, loss, degradation and optimizers into the module."""
+    generator = hydra.utils.instantiate(cfg.generator)
+    disc_cfg = cfg.get("discriminator")
+    discriminator = hydra.utils.instantiate(disc_cfg) if disc_cfg else None
+    degradation = hydra.utils.instantiate(cfg.degradation) if cfg.get("degradation") else None
+    check_scales(cfg, generator, degradation)
+    optimizer = cfg.get("optimizer") or {}
+    scheduler = cfg.get("scheduler") or {}
+
+    def make(node: Any) -> Any:
+        return hydra.utils.instantiate(node) if node else None
+
+    return RestorationModule(
+        generator=generator,
+        discriminator=discriminator,
+        loss=hydra.utils.instantiate(cfg.loss),
+        degradation=degradation,
+        optimizer_g=make(optimizer.get("generator")),
+        scheduler_g=make(scheduler.get("generator")),
+        optimizer_d=make(optimizer.get("discriminator")) if discriminator is not None else None,
+        scheduler_d=make(scheduler.get("discriminator")) if discriminator is not None else None,
+        scale=int(cfg.data.scale),
+        generator_config=OmegaConf.to_container(cfg.generator, resolve=True),  # type: ignore[arg-type]
+        run_config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
+        **(cfg.get("module") or {}),
+    )
+
+
+def instantiate_dict(node: DictConfig | None) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a ``{name: config}`` group (loggers, callbacks)."""
+    if not node:
+        return []
+    return [hydra.utils.instantiate(c) for c in node.values() if c and "_target_" in c]
+
+
+def final_metrics(trainer: L.Trainer) -> dict[str, float]:
+    """The validation metrics logged last, as plain floats."""
+    return {
+        k: float(v)
+        for k, v in sorted(trainer.callback_metrics.items())
+        if k.startswith("val/") and v.numel() == 1
+    }
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit the configured experiment; returns the final validation metrics.
+
+    Writes ``<run>/metrics.json`` and ``<run>/checkpoints/last.ckpt``; with ``ckpt_path`` set,
+    continues that run (optimizer, scheduler and step count included).
+    """
+    if cfg.get("seed") is not None:
+        L.seed_everything(int(cfg.seed), workers=True)
+    run_dir = output_dir(cfg)
+    module = build_module(cfg)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    loggers = instantiate_dict(cfg.get("logger"))
+    callbacks = instantiate_dict(cfg.get("callbacks"))
+    if not loggers:  # Lightning refuses a LearningRateMonitor without a logger
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    trainer: L.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
+    container = OmegaConf.to_container(cfg, resolve=True)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(container)  # type: ignore[arg-type]
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        if trainer.interrupted:
+            raise KeyboardInterrupt
+        if module.last_val_step != trainer.global_step:
+            trainer.validate(module, datamodule=datamodule, verbose=False)
+        trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    finally:
+        close_loggers()
+    metrics = final_metrics(trainer)
+    summary = {**metrics, "step": trainer.global_step}
+    atomic_write_text(run_dir / "metrics.json", json.dumps(summary, indent=2) + "\n")
+    print_summary(run_dir, metrics)
+    return metrics
+
+
+def print_summary(run_dir: Path, metrics: dict[str, float]) -> None:
+    """Tell the user where the run lives and how it did against bicubic."""
+    print(f"Run directory: {run_dir}")
+    psnr = metrics.get("val/psnr_y")
+    base = metrics.get("val/psnr_y_bicubic")
+    if psnr is not None and base is not None and math.isfinite(base):
+        print(f"val/psnr_y: {psnr:.2f} dB (bicubic {base:.2f} dB, {psnr - base:+.2f} dB)")
+    elif psnr is not None:
+        print(f"val/psnr_y: {psnr:.2f} dB")
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    metrics = report_errors("restorelab-train", train, cfg)
+    value = metrics.get(str(cfg.get("optimized_metric", "val/psnr_y")))
+    return None if value is None else float(value)
+
+
+def main() -> None:
+    """Console entry point of ``restorelab-train``."""
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
