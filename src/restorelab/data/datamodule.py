@@ -21,7 +21,8 @@ class RestorationDataModule(L.LightningDataModule):
         val: source of validation images.
         test: source of test images (defaults to ``val``).
         scale: super-resolution factor of the task (1 for restoration).
-        patch_size: ground-truth training patch size; must be a multiple of ``scale``.
+        patch_size: ground-truth training patch size; must be a multiple of ``scale`` (checked
+            only with training data: evaluation never cuts patches).
         batch_size: training batch size.
         val_batch_size: validation/test batch size (1: images have different sizes).
         num_workers: DataLoader worker processes.
@@ -49,7 +50,7 @@ class RestorationDataModule(L.LightningDataModule):
         super().__init__()
         if scale < 1:
             raise ConfigError(f"data.scale must be >= 1, got {scale}")
-        if patch_size % scale != 0:
+        if train is not None and patch_size % scale != 0:
             raise ConfigError(
                 f"data.patch_size={patch_size} is not divisible by data.scale={scale}"
             )
@@ -65,6 +66,17 @@ class RestorationDataModule(L.LightningDataModule):
         self.hflip = hflip
         self.rot90 = rot90
         self.pin_memory = pin_memory
+
+    def setup(self, stage: str) -> None:
+        """Decode the cached validation/test images now, in the main process.
+
+        A corrupt file then fails here, before training starts, with its own one-line message
+        (in a DataLoader worker the error would come back wrapped in the worker's traceback).
+        """
+        if stage in ("fit", "validate") and self.val_source is not None:
+            self.val_source.preload()
+        if stage == "test" and self.test_source is not None:
+            self.test_source.preload()
 
     def _loader_kwargs(self) -> dict[str, object]:
         return {
@@ -116,8 +128,10 @@ def embedded_datamodule(
     if overlap:
         raise ConfigError(f"data.train_names and data.val_names overlap: {overlap}")
     return RestorationDataModule(
-        train=EmbeddedSource(train_names), val=EmbeddedSource(val_names), **kwargs
-    )  # type: ignore[arg-type]
+        train=EmbeddedSource(train_names),
+        val=EmbeddedSource(val_names),
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 def _folder(path: str | Path | None, key: str, cache: bool = False) -> FolderSource | None:

@@ -13,13 +13,17 @@ import torch
 from torch.utils.data import Dataset
 
 from restorelab.data.sources import Source
-from restorelab.data.transforms import augment, mod_crop, paired_random_crop, to_rgb
+from restorelab.data.transforms import align_pair, augment, mod_crop, paired_random_crop, to_rgb
 from restorelab.errors import DataError
 
 
 def _chw(img: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 array -> (3, H, W) uint8 tensor."""
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+
+
+# Scoring crops ``scale`` pixels from every border and SSIM needs an 11x11 window after that.
+SSIM_WINDOW = 11
 
 
 def image_seed(name: str) -> int:
@@ -58,15 +62,22 @@ class PatchDataset(Dataset[dict[str, torch.Tensor]]):
         self.hflip = hflip
         self.rot90 = rot90
         self._rng: np.random.Generator | None = None
+        self._rng_seed: int | None = None
 
     def __len__(self) -> int:
         return len(self.source) * self.repeat
 
     @property
     def rng(self) -> np.random.Generator:
-        """Per-process generator seeded from torch's seed (Lightning seeds each worker)."""
-        if self._rng is None:
-            self._rng = np.random.default_rng(torch.initial_seed())
+        """Per-process generator seeded from torch's seed (Lightning seeds each worker).
+
+        Re-created whenever torch's seed changes, so DataLoader workers never share a stream
+        copied from the main process (each worker, each epoch, has its own torch seed).
+        """
+        seed = torch.initial_seed()
+        if self._rng is None or self._rng_seed != seed:
+            self._rng = np.random.default_rng(seed)
+            self._rng_seed = seed
         return self._rng
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
@@ -98,21 +109,24 @@ class ImageDataset(Dataset[dict[str, object]]):
 
     def __getitem__(self, index: int) -> dict[str, object]:
         sample = self.source[index]
-        gt = mod_crop(sample.gt, self.scale)
+        if sample.lq is None:
+            gt, lq = mod_crop(sample.gt, self.scale), None
+        else:
+            gt, lq = align_pair(sample.gt, sample.lq, self.scale, sample.name)
+        min_side = 2 * self.scale + SSIM_WINDOW
+        if min(gt.shape[:2]) < min_side:
+            raise DataError(
+                f"image {sample.name} is {gt.shape[1]}x{gt.shape[0]} after cropping to a "
+                f"multiple of scale {self.scale}: too small to score, it needs at least "
+                f"{min_side}x{min_side} ({self.scale} px border crop, {SSIM_WINDOW}x"
+                f"{SSIM_WINDOW} SSIM window)"
+            )
         item: dict[str, object] = {
             "gt": _chw(to_rgb(gt)),
             "name": sample.name,
             "seed": image_seed(sample.name),
             "gray": sample.gt.ndim == 2,
         }
-        if sample.lq is not None:
-            h, w = gt.shape[:2]
-            lq = sample.lq[: h // self.scale, : w // self.scale]
-            if lq.shape[0] * self.scale != h or lq.shape[1] * self.scale != w:
-                raise DataError(
-                    f"image {sample.name}: lq is {sample.lq.shape[1]}x{sample.lq.shape[0]} "
-                    f"and gt is {gt.shape[1]}x{gt.shape[0]}; they do not agree with "
-                    f"scale {self.scale}"
-                )
+        if lq is not None:
             item["lq"] = _chw(to_rgb(lq))
         return item

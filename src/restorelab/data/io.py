@@ -1,9 +1,15 @@
 """Reading images from disk into uint8 arrays, with one clear error per bad file.
 
-Conversions (documented in the README): palette and CMYK images become RGB; RGBA and LA lose
-their alpha channel (restoration models see colour only); 16-bit images are scaled to 8 bits
-(``round(v / 257)``); grayscale stays single-channel so metrics can score it on its own
-channel, as the field's evaluation scripts do.
+Conversions: palette and CMYK images become RGB; RGBA and LA lose their alpha channel
+(restoration models see colour only); grayscale stays single-channel so metrics can score it
+on its own channel, as the field's evaluation scripts do. 16-bit grayscale images are scaled
+to 8 bits full range to full range, ``round(v / 257)`` (65535 -> 255, 25700 -> 100).
+
+16-bit colour and 16-bit gray+alpha PNGs are reduced to 8 bits by Pillow itself while
+decoding (Pillow 13 has no 16-bit RGB mode): it keeps the high byte, ``v >> 8``, which agrees
+with ``round(v / 257)`` on 0, 65535 and every ``257 * k``, and is at most one level lower or
+higher elsewhere (e.g. 255 -> 0, 65280 -> 255). Pillow also opens a 16-bit gray+alpha PNG as
+RGBA; :func:`read_image` gives it back as the single-channel image it is.
 """
 
 from __future__ import annotations
@@ -29,14 +35,18 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
-    """Map a 16-bit or 32-bit integer array onto 8 bits (full range to full range)."""
+    """Map 16-bit samples (held in any integer dtype, either byte order) onto 8 bits.
+
+    The dtype, not the values, decides: a dark 16-bit image whose samples all lie below 256
+    is still a 16-bit image and must come out nearly black.
+    """
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
         return arr.astype(np.uint8) * 255
-    if arr.dtype in (np.uint16, np.int32, np.int64, np.uint32) or arr.max() > 255:
+    if arr.dtype.kind in "ui":
         return np.clip(np.rint(arr.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
-    return np.clip(arr, 0, 255).astype(np.uint8)
+    return np.clip(np.rint(arr.astype(np.float64)), 0, 255).astype(np.uint8)
 
 
 def pil_to_array(img: Image.Image) -> np.ndarray:
@@ -55,6 +65,16 @@ def pil_to_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
+def _is_gray_png_with_alpha(img: Image.Image) -> bool:
+    """True for a 16-bit gray+alpha PNG, which Pillow opens as RGBA (before ``load``)."""
+    tile = getattr(img, "tile", None)
+    if img.format != "PNG" or not tile:
+        return False
+    args = tile[0].args
+    rawmode = args if isinstance(args, str) else (args[0] if isinstance(args, tuple) else None)
+    return isinstance(rawmode, str) and rawmode.startswith("LA")
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Decode an image file into a uint8 array, (H, W) grayscale or (H, W, 3) RGB.
 
@@ -64,15 +84,18 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as img:
+            gray_with_alpha = _is_gray_png_with_alpha(img)
             img.load()
             arr = pil_to_array(img)
     except FileNotFoundError as e:
         raise DataError(f"image file not found: {path}") from e
+    except Image.DecompressionBombError as e:
+        raise DataError(f"image {path} is too large to decode safely: {e}") from e
     except UnidentifiedImageError as e:
         raise DataError(f"not a readable image: {path}") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise DataError(f"corrupt or truncated image {path}: {e}") from e
-    if arr.ndim == 3 and arr.shape[2] == 1:
+    if arr.ndim == 3 and (arr.shape[2] == 1 or gray_with_alpha):
         arr = arr[:, :, 0]
     return np.ascontiguousarray(arr)
 
@@ -106,6 +129,12 @@ def list_images(folder: str | Path, key: str) -> list[Path]:
         try:
             with Image.open(p) as img:
                 img.size  # noqa: B018 - touching the header is the check
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        except (
+            UnidentifiedImageError,
+            Image.DecompressionBombError,
+            OSError,
+            SyntaxError,
+            ValueError,
+        ) as e:
             raise DataError(f"{key}: not a readable image: {p} ({e})") from e
     return files

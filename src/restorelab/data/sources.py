@@ -49,6 +49,13 @@ class Source:
     def __getitem__(self, index: int) -> Sample:
         raise NotImplementedError
 
+    def preload(self) -> None:
+        """Decode what this source caches now, in the calling process (default: nothing).
+
+        Called by the data module in the main process before validation or testing, so a
+        corrupt file fails there with its own message, before any work is spent.
+        """
+
 
 def _load_embedded(name: str) -> np.ndarray:
     """Load one of scikit-image's bundled colour photographs by name (no download)."""
@@ -107,6 +114,12 @@ class FolderSource(Source):
             self._cache[index] = gt
         return Sample(name=self.names[index], gt=gt)
 
+    def preload(self) -> None:
+        """With ``cache``, decode every image now (a no-op without it)."""
+        if self.cache:
+            for index in range(len(self.names)):
+                self[index]
+
 
 class PairedSource(Source):
     """Low-quality and ground-truth folders matched by file name (stem).
@@ -114,19 +127,28 @@ class PairedSource(Source):
     Args:
         lq_root: folder of low-quality inputs.
         gt_root: folder of ground truths.
-        key: config key prefix quoted in errors.
+        key: config key prefix quoted in errors: the folders are ``{key}_lq_dir`` and
+            ``{key}_gt_dir`` (e.g. ``data.train`` -> ``data.train_lq_dir``).
     """
 
-    def __init__(self, lq_root: str | Path, gt_root: str | Path, key: str = "data") -> None:
-        gt_files = list_images(gt_root, f"{key} gt folder")
-        lq_files = list_images(lq_root, f"{key} lq folder")
+    def __init__(self, lq_root: str | Path, gt_root: str | Path, key: str = "data.train") -> None:
+        gt_files = list_images(gt_root, f"{key}_gt_dir")
+        lq_files = list_images(lq_root, f"{key}_lq_dir")
+        for files, folder_key in ((gt_files, f"{key}_gt_dir"), (lq_files, f"{key}_lq_dir")):
+            stems = [p.stem for p in files]
+            dupes = sorted({s for s in stems if stems.count(s) > 1})
+            if dupes:
+                raise DataError(
+                    f"{folder_key}: several files share the name(s) {dupes} in "
+                    f"{Path(files[0]).parent}; pairs are matched by name, keep one of each"
+                )
         lq_by_stem = {p.stem: p for p in lq_files}
         missing = [p.name for p in gt_files if p.stem not in lq_by_stem]
         if missing:
             shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
             raise DataError(
-                f"{key}: {len(missing)} ground-truth image(s) have no low-quality input "
-                f"of the same name in {lq_root}: {shown}"
+                f"{key}_lq_dir: {len(missing)} ground-truth image(s) of {gt_root} have no "
+                f"low-quality input of the same name in {lq_root}: {shown}"
             )
         self.gt_files = gt_files
         self.lq_files = [lq_by_stem[p.stem] for p in gt_files]

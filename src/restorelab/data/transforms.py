@@ -20,6 +20,30 @@ def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
     return img[: h - h % scale, : w - w % scale]
 
 
+def align_pair(
+    gt: np.ndarray, lq: np.ndarray, scale: int, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Crop a paired (gt, lq) to sizes that agree exactly: lq (h, w) and gt (h*scale, w*scale).
+
+    Each side of ``lq`` must be ``floor`` or ``ceil`` of the gt side over ``scale``: floor is
+    the low-quality image of a mod-cropped ground truth, ceil is MATLAB's ``imresize`` of one
+    that was not mod-cropped. Both share the pixel grid of the gt's top-left corner, so the
+    bottom/right remainder is dropped from both.
+
+    Raises:
+        DataError: naming the image when the sizes do not agree with ``scale``.
+    """
+    h, w = gt.shape[:2]
+    lh, lw = lq.shape[:2]
+    if lh not in (h // scale, -(-h // scale)) or lw not in (w // scale, -(-w // scale)):
+        raise DataError(
+            f"image {name}: lq is {lw}x{lh} and gt is {w}x{h}, which do not agree with "
+            f"scale {scale} (lq should be {w // scale}x{h // scale})"
+        )
+    lh, lw = min(lh, h // scale), min(lw, w // scale)
+    return gt[: lh * scale, : lw * scale], lq[:lh, :lw]
+
+
 def paired_random_crop(
     gt: np.ndarray,
     lq: np.ndarray | None,
@@ -29,6 +53,8 @@ def paired_random_crop(
     name: str,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Cut aligned random patches: ``patch_size`` from gt and ``patch_size // scale`` from lq.
+
+    The lq patch covers exactly the gt patch: the gt offset is a multiple of ``scale``.
 
     Raises:
         DataError: naming the image when it is smaller than the patch, or when its lq/gt sizes
@@ -41,11 +67,8 @@ def paired_random_crop(
         top = int(rng.integers(0, h - patch_size + 1))
         left = int(rng.integers(0, w - patch_size + 1))
         return gt[top : top + patch_size, left : left + patch_size], None
+    gt, lq = align_pair(gt, lq, scale, name)
     lh, lw = lq.shape[:2]
-    if lh * scale != h - h % scale or lw * scale != w - w % scale:
-        raise DataError(
-            f"image {name}: lq is {lw}x{lh} and gt is {w}x{h}, which do not agree with scale {scale}"
-        )
     lp = patch_size // scale
     top = int(rng.integers(0, lh - lp + 1))
     left = int(rng.integers(0, lw - lp + 1))
