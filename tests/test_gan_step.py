@@ -63,6 +63,7 @@ def test_each_optimizer_moves_only_its_network(tmp_path) -> None:
     # at D's step D has gradients (G's are stale from its own step, never from D's loss)
     assert opt_steps[1] == "d:11"
     assert len(opt_steps) == 4  # two iterations, G then D each time
+    assert trainer.global_step == 2  # global_step counts iterations, not optimizer steps
     # both networks moved
     g1, d1 = module.generator.state_dict(), module.discriminator.state_dict()
     assert any(not torch.equal(g0[k], g1[k]) for k in g_param_names)

@@ -8,6 +8,7 @@ from the resolved generator config that training stored next to the weights
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,11 @@ import torch
 from torch import nn
 
 from restorelab.errors import DataError
+
+
+def _plain(text: str) -> str:
+    """Strip the ANSI colour codes torch puts in its unpickling errors."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -32,7 +38,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     except pickle.UnpicklingError as e:
         raise DataError(
             f"refusing to load checkpoint {path}: it needs arbitrary code to unpickle "
-            f"(only tensors and plain data are accepted): {str(e).splitlines()[0]}"
+            f"(only tensors and plain data are accepted): {_plain(str(e).splitlines()[0])}"
         ) from e
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise DataError(f"corrupt or truncated checkpoint {path}: {e}") from e

@@ -24,8 +24,21 @@ def report_errors(prog: str, fn: Callable[..., T], *args: Any) -> T:
         cause = root_cause(exc)
         if cause is None:
             raise
-        print(f"{prog}: error: {cause}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(cause)}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def one_line(error: BaseException) -> str:
+    """The user-facing message of ``error``, without a DataLoader worker's traceback.
+
+    Errors raised in a DataLoader worker are re-raised in the main process with the worker's
+    traceback pasted into the message; its last line holds the original message.
+    """
+    message = str(error)
+    if "Original Traceback" in message:
+        last = message.rstrip().splitlines()[-1]  # "restorelab.errors.DataError: <msg>"
+        message = last.split(": ", 1)[1] if ": " in last else last
+    return message.strip().splitlines()[0] if message.strip() else type(error).__name__
 
 
 def close_loggers() -> None:

@@ -26,6 +26,11 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], Any]
 
 
+def _no_closure() -> None:
+    """Manual optimization computes gradients before stepping; nothing to re-evaluate."""
+    return None
+
+
 def scoring_view(x: Tensor, gray: bool) -> Tensor:
     """The channels a metric scores: Y of RGB, or the single channel of a grayscale image.
 
@@ -56,6 +61,8 @@ class RestorationModule(L.LightningModule):
             rebuilds the architecture without unpickling code.
         run_config: the whole resolved run config, stored in checkpoints for reproduction.
     """
+
+    bicubic_baseline: Tensor
 
     def __init__(
         self,
@@ -113,7 +120,7 @@ class RestorationModule(L.LightningModule):
         self.last_val_step = -1
         self._degradation_seed = degradation.seed if degradation is not None else 0
         if channels_last:
-            self.generator.to(memory_format=torch.channels_last)
+            self.generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     # ------------------------------------------------------------------ data
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict:
@@ -161,7 +168,7 @@ class RestorationModule(L.LightningModule):
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         if self.grad_clip:
-            self.clip_gradients(opt_g, gradient_clip_val=self.grad_clip)
+            self.clip_gradients(opt_g, gradient_clip_val=self.grad_clip)  # type: ignore[arg-type]
         opt_g.step()
 
         logs = {f"train/{k}": v for k, v in parts.items()}
@@ -171,18 +178,30 @@ class RestorationModule(L.LightningModule):
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d)
             if self.grad_clip:
-                self.clip_gradients(opt_d, gradient_clip_val=self.grad_clip)
-            opt_d.step()
+                self.clip_gradients(opt_d, gradient_clip_val=self.grad_clip)  # type: ignore[arg-type]
+            self._step_uncounted(opt_d)
             logs.update({f"train/{k}": v for k, v in parts_d.items()})
 
         schedulers = self.lr_schedulers()
         if schedulers is not None:
             for sched in schedulers if isinstance(schedulers, list) else [schedulers]:
-                sched.step()  # type: ignore[union-attr]
+                sched.step()  # type: ignore[union-attr,call-arg]
 
         self.log("train/loss", loss_g.detach(), prog_bar=True)
         self.log_dict(logs)
         return loss_g.detach()
+
+    def _step_uncounted(self, optimizer: Any) -> None:
+        """Step the discriminator's optimizer without advancing ``global_step``.
+
+        Lightning counts every manual ``optimizer.step()`` as a global step, so with two
+        networks ``trainer.max_steps``, ``val_check_interval`` and the per-iteration LR
+        schedules would disagree by a factor of two. The step still goes through the
+        strategy and precision plugin (gradient scaling for fp16, DDP hooks); only the
+        progress counter is left alone, so ``global_step`` counts iterations.
+        """
+        inner = getattr(optimizer, "optimizer", optimizer)
+        self.trainer.strategy.optimizer_step(inner, closure=_no_closure, model=self)
 
     def configure_optimizers(self) -> Any:
         """One optimizer (and scheduler) per network, G first."""
@@ -194,7 +213,9 @@ class RestorationModule(L.LightningModule):
                 f"generator {type(self.generator).__name__} has no trainable parameters"
             )
         entries: list[dict[str, Any]] = []
-        pairs = [("generator", self.optimizer_g, self.scheduler_g, params_g)]
+        pairs: list[tuple[str, OptimizerFactory | None, SchedulerFactory | None, list[Any]]] = [
+            ("generator", self.optimizer_g, self.scheduler_g, params_g)
+        ]
         if self.discriminator is not None:
             pairs.append(
                 (

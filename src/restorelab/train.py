@@ -42,7 +42,7 @@ def check_scales(cfg: DictConfig, generator: Any, degradation: Any) -> None:
     if gen_scale != data_scale:
         raise ConfigError(
             f"generator.scale={gen_scale} disagrees with data.scale={data_scale} "
-            f"({cfg.generator.get('_target_', 'generator')})"
+            f"({(cfg.get('generator') or {}).get('_target_', 'generator')})"
         )
     if degradation is not None and int(degradation.scale) != data_scale:
         raise ConfigError(
@@ -106,7 +106,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     continues that run (optimizer, scheduler and step count included).
     """
     if cfg.get("seed") is not None:
-        L.seed_everything(int(cfg.seed), workers=True)
+        L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     run_dir = output_dir(cfg)
     module = build_module(cfg)
     datamodule = hydra.utils.instantiate(cfg.data)

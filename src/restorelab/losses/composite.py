@@ -59,7 +59,7 @@ class CompositeLoss(nn.Module):
                 value = term.generator_loss(discriminator, sr, gt)
             else:
                 value = term(sr, gt)
-            total = total + term.weight * value.float()
+            total = total + float(term.weight) * value.float()  # type: ignore[arg-type]
             parts[name] = value.detach()
         return total, parts
 
