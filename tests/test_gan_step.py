@@ -54,8 +54,13 @@ def test_each_optimizer_moves_only_its_network(tmp_path) -> None:
     module.configure_optimizers = spying_configure  # type: ignore[method-assign]
     data = [{"gt": torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)} for _ in range(4)]
     trainer = L.Trainer(
-        max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, limit_val_batches=0, default_root_dir=tmp_path,
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
     )
     trainer.fit(module, DataLoader(data, batch_size=2))
     # at G's step only G has gradients: D got none from the generator's loss

@@ -48,7 +48,9 @@ def test_gan_kinds_and_label_smoothing() -> None:
     d, _ = GANLoss(kind="vanilla").discriminator_loss(zero, sr, gt)
     assert float(d) == pytest.approx(2 * math.log(2))
     smoothed, _ = GANLoss(kind="vanilla", real_label=0.9).discriminator_loss(zero, sr, gt)
-    assert float(smoothed) == pytest.approx(2 * math.log(2))  # BCE at logit 0 is log 2 for any label
+    assert float(smoothed) == pytest.approx(
+        2 * math.log(2)
+    )  # BCE at logit 0 is log 2 for any label
     with pytest.raises(ValueError, match="kind"):
         GANLoss(kind="nope")
 

@@ -12,21 +12,42 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_wheel_ships_the_configs_and_finds_them(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
-         "-w", str(tmp_path), "-q"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            "-q",
+        ],
         check=True,
     )
     wheel = next(tmp_path.glob("restorelab-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for required in ("restorelab/conf/train.yaml", "restorelab/conf/eval.yaml",
-                     "restorelab/conf/experiment/sr_x4_default.yaml", "restorelab/train.py"):
+    for required in (
+        "restorelab/conf/train.yaml",
+        "restorelab/conf/eval.yaml",
+        "restorelab/conf/experiment/sr_x4_default.yaml",
+        "restorelab/train.py",
+    ):
         assert required in names
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
     out = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; sys.path.insert(0, sys.argv[1]); "
-         "from restorelab.config import config_dir; print(config_dir())", str(target)],
-        check=True, capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]); "
+            "from restorelab.config import config_dir; print(config_dir())",
+            str(target),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     ).stdout.strip()
     assert Path(out) == target / "restorelab" / "conf"

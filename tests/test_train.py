@@ -78,9 +78,23 @@ def test_short_run_writes_everything_and_logs_to_wandb(compose_cfg, tmp_path: Pa
     assert any("lr/generator" in h for h in history)
 
 
-def test_checkpoint_loads_weights_only_and_rebuilds_the_generator(compose_cfg, tmp_path) -> None:
+def test_checkpoint_loads_weights_only_and_rebuilds_the_generator(
+    compose_cfg, tmp_path, monkeypatch
+) -> None:
+    from restorelab.callbacks import checkpoint_io
+
+    written: list[str] = []
+    real = checkpoint_io.atomic_torch_save
+
+    def spy(obj, path):
+        written.append(Path(path).name)
+        real(obj, path)
+
+    monkeypatch.setattr(checkpoint_io, "atomic_torch_save", spy)
     run = tmp_path / "run"
     train(compose_cfg(*TINY, "logger=none", "callbacks=default", run_dir=run))
+    # every checkpoint of the run went through the atomic writer
+    assert "last.ckpt" in written and any(n.startswith("best_") for n in written)
     ckpt = load_checkpoint(run / "checkpoints" / "last.ckpt")
     assert ckpt["restorelab"]["scale"] == 4
     generator, meta = generator_from_checkpoint(run / "checkpoints" / "last.ckpt")
