@@ -20,7 +20,7 @@ from restorelab.eval import evaluate
 from restorelab.train import train
 
 REFERENCE = Path(__file__).parent / "data" / "reference"
-FAST = ["debug=fast", "data.batch_size=2", "data.patch_size=32", "data.val_names=[chelsea]"]
+FAST = ["debug=fast", "data.batch_size=2", "data.patch_size=32", "data.val_names=[coffee]"]
 
 
 def run_cli(name: str, *overrides: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -208,3 +208,12 @@ def test_differs_from_torch_bicubic() -> None:
     ours = imresize(gt, scale=1 / 4)
     theirs = torch.nn.functional.interpolate(gt, scale_factor=1 / 4, mode="bicubic")
     assert (ours - theirs).abs().max().item() > 1e-2
+
+
+def test_imresize_is_exact_under_bf16_autocast() -> None:
+    """Validation runs under bf16 autocast; the resize must not drop to bf16 there."""
+    x = torch.rand(1, 3, 24, 24)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = imresize(x, scale=4)
+    assert inside.dtype == torch.float32
+    assert torch.equal(inside, imresize(x, scale=4))
