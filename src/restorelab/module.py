@@ -201,7 +201,7 @@ class RestorationModule(L.LightningModule):
         (benchmarks/train_throughput.py). Uses Lightning's own rule for the decision.
         """
         trainer = self.trainer
-        if trainer.fast_dev_run:
+        if getattr(trainer, "fast_dev_run", False):
             return True
         connector = getattr(trainer, "_logger_connector", None)
         return bool(getattr(connector, "should_update_logs", True))
