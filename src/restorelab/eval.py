@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from restorelab.callbacks.checkpoint_io import atomic_write_text
 from restorelab.checkpoint import generator_from_checkpoint
+from restorelab.checks import check_scales
 from restorelab.cli import report_errors
 from restorelab.config import config_dir, register_resolvers
 from restorelab.errors import ConfigError
@@ -36,32 +37,11 @@ def build_generator(cfg: DictConfig) -> tuple[Any, str]:
     raise ConfigError("nothing to evaluate: set ckpt_path=CKPT or generator=bicubic")
 
 
-def check_eval_scales(cfg: DictConfig, generator: Any, label: str, degradation: Any) -> None:
-    """Fail before scoring, naming the keys, when generator/degradation/data scales disagree.
-
-    The generator may come from a checkpoint (then there is no ``generator`` config node), so
-    the message names the checkpoint as well as the keys.
-    """
-    data_scale = int(cfg.data.scale)
-    gen_scale = getattr(generator, "scale", None)
-    if gen_scale is not None and int(gen_scale) != data_scale:
-        raise ConfigError(
-            f"generator.scale={int(gen_scale)} ({label}) disagrees with data.scale="
-            f"{data_scale}: set data.scale={int(gen_scale)}, or score a model trained for "
-            f"x{data_scale}"
-        )
-    if degradation is not None and int(degradation.scale) != data_scale:
-        raise ConfigError(
-            f"the degradation shrinks by {degradation.scale} but data.scale={data_scale}: "
-            f"pick a degradation of scale {data_scale} (e.g. degradation=bicubic)"
-        )
-
-
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Run the test loop over ``data.test_dir`` and write the report; returns it."""
     generator, label = build_generator(cfg)
     degradation = hydra.utils.instantiate(cfg.degradation) if cfg.get("degradation") else None
-    check_eval_scales(cfg, generator, label, degradation)
+    check_scales(int(cfg.data.scale), generator, degradation, label)
     datamodule = hydra.utils.instantiate(cfg.data)
     if datamodule.test_source is None:
         raise ConfigError("no images to evaluate: set data.test_dir=DIR")

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from restorelab.callbacks import AtomicCheckpointIO
 from restorelab.callbacks.checkpoint_io import atomic_write_text
+from restorelab.checks import check_scales as check_scale_agreement
 from restorelab.cli import close_loggers, report_errors
 from restorelab.config import config_dir, register_resolvers
 from restorelab.errors import ConfigError
@@ -36,19 +37,10 @@ def output_dir(cfg: DictConfig) -> Path:
 
 
 def check_scales(cfg: DictConfig, generator: Any, degradation: Any) -> None:
-    """Fail at start-up, naming the keys, when generator/data/degradation scales disagree."""
+    """Fail at start-up, naming the keys, when scales or the patch size cannot work."""
     data_scale = int(cfg.data.scale)
-    gen_scale = int(getattr(generator, "scale", data_scale))
-    if gen_scale != data_scale:
-        raise ConfigError(
-            f"generator.scale={gen_scale} disagrees with data.scale={data_scale} "
-            f"({(cfg.get('generator') or {}).get('_target_', 'generator')})"
-        )
-    if degradation is not None and int(degradation.scale) != data_scale:
-        raise ConfigError(
-            f"the degradation shrinks by {degradation.scale} but data.scale={data_scale}: "
-            f"pick a degradation of scale {data_scale} (e.g. degradation=bicubic)"
-        )
+    label = str((cfg.get("generator") or {}).get("_target_", "generator"))
+    check_scale_agreement(data_scale, generator, degradation, label)
     patch = int(cfg.data.get("patch_size", data_scale))
     if patch % data_scale != 0:
         raise ConfigError(f"data.patch_size={patch} is not divisible by data.scale={data_scale}")
