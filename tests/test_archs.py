@@ -19,6 +19,7 @@ from restorelab.archs import (
     SRVGGNetCompact,
     VGGStyleDiscriminator,
 )
+from restorelab.archs.pretrained import build_generator
 from restorelab.imresize import imresize
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -258,7 +259,7 @@ def test_gradients_through_bicubic_and_discriminator() -> None:
 def test_generator_configs_instantiate(name: str, scale: int) -> None:
     cfg = OmegaConf.load(CONF / "generator" / f"{name}.yaml")
     root = OmegaConf.create({"data": {"scale": scale}, "generator": cfg})
-    net = instantiate(root.generator)
+    net = build_generator(root.generator)
     assert net.scale == scale
 
 
@@ -273,7 +274,7 @@ def test_discriminator_config_instantiates() -> None:
 
 def test_default_compact_config_is_cpu_sized() -> None:
     cfg = OmegaConf.load(CONF / "generator" / "compact.yaml")
-    net = instantiate(OmegaConf.create({"data": {"scale": 4}, "g": cfg}).g)
+    net = build_generator(OmegaConf.create({"data": {"scale": 4}, "g": cfg}).g)
     assert n_params(net) == 272_160
     assert net.upsample_skip == "bilinear"
 

@@ -8,6 +8,7 @@ import hydra
 import pytest
 from omegaconf import OmegaConf
 
+from restorelab.archs.pretrained import build_generator
 from restorelab.config import config_dir
 
 CONF = Path(config_dir())
@@ -49,7 +50,7 @@ def test_every_option_composes_and_resolves(compose_cfg, group: str, option: str
 @pytest.mark.parametrize("option", options("generator"))
 def test_generator_options_instantiate_with_declared_scale(compose_cfg, option: str) -> None:
     cfg = compose_cfg(f"generator={option}")
-    net = hydra.utils.instantiate(cfg.generator)
+    net = build_generator(cfg.generator)
     assert net.scale == 4
 
 

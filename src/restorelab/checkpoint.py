@@ -16,7 +16,7 @@ import hydra
 import torch
 from torch import nn
 
-from restorelab.errors import DataError
+from restorelab.errors import ConfigError, DataError
 
 
 def _plain(text: str) -> str:
@@ -50,6 +50,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def generator_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the generator stored in a restorelab checkpoint and load its weights.
 
+    The EMA weights (``generator_ema.*``) are used when the run kept an EMA copy.
+
     Returns:
         the generator (eval mode) and the checkpoint's ``restorelab`` metadata (scale, configs).
     """
@@ -60,13 +62,11 @@ def generator_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, An
             f"{path} is not a restorelab checkpoint (no stored generator config); "
             "train it with restorelab-train"
         )
-    generator = hydra.utils.instantiate(meta["generator"])
-    prefix = "generator."
-    state = {
-        k[len(prefix) :]: v for k, v in ckpt.get("state_dict", {}).items() if k.startswith(prefix)
-    }
+    from restorelab.archs.pretrained import architecture_config, load_pretrained
+
+    generator = hydra.utils.instantiate(architecture_config(meta["generator"]))
     try:
-        generator.load_state_dict(state)
-    except RuntimeError as e:
+        load_pretrained(generator, path)  # the EMA copy when the run kept one
+    except ConfigError as e:
         raise DataError(f"checkpoint {path}: weights do not fit the stored generator: {e}") from e
     return generator.eval(), meta

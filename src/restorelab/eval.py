@@ -15,6 +15,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
+from restorelab.archs import pretrained
 from restorelab.callbacks.checkpoint_io import atomic_write_text
 from restorelab.checkpoint import generator_from_checkpoint
 from restorelab.checks import check_scales
@@ -33,7 +34,7 @@ def build_generator(cfg: DictConfig) -> tuple[Any, str]:
         generator, _ = generator_from_checkpoint(cfg.ckpt_path)
         return generator, str(cfg.ckpt_path)
     if cfg.get("generator"):
-        return hydra.utils.instantiate(cfg.generator), str(cfg.generator.get("_target_"))
+        return pretrained.build_generator(cfg.generator), str(cfg.generator.get("_target_"))
     raise ConfigError("nothing to evaluate: set ckpt_path=CKPT or generator=bicubic")
 
 

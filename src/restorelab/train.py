@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
+from restorelab.archs.pretrained import architecture_config, build_generator
 from restorelab.callbacks import AtomicCheckpointIO
 from restorelab.callbacks.checkpoint_io import atomic_write_text
 from restorelab.checks import check_scales as check_scale_agreement
@@ -48,7 +49,7 @@ def check_scales(cfg: DictConfig, generator: Any, degradation: Any) -> None:
 
 def build_module(cfg: DictConfig) -> RestorationModule:
     """Instantiate generator, discriminator, loss, degradation and optimizers into the module."""
-    generator = hydra.utils.instantiate(cfg.generator)
+    generator = build_generator(cfg.generator)
     disc_cfg = cfg.get("discriminator")
     discriminator = hydra.utils.instantiate(disc_cfg) if disc_cfg else None
     degradation = hydra.utils.instantiate(cfg.degradation) if cfg.get("degradation") else None
@@ -69,7 +70,7 @@ def build_module(cfg: DictConfig) -> RestorationModule:
         optimizer_d=make(optimizer.get("discriminator")) if discriminator is not None else None,
         scheduler_d=make(scheduler.get("discriminator")) if discriminator is not None else None,
         scale=int(cfg.data.scale),
-        generator_config=OmegaConf.to_container(cfg.generator, resolve=True),  # type: ignore[arg-type]
+        generator_config=architecture_config(cfg.generator),
         run_config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
         **(cfg.get("module") or {}),
     )

@@ -1,0 +1,110 @@
+"""`generator.pretrained=PATH`: every file layout, EMA preference, clear mismatch errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from restorelab.archs import SRVGGNetCompact
+from restorelab.archs.pretrained import (
+    architecture_config,
+    build_generator,
+    load_pretrained,
+    read_generator_state,
+)
+from restorelab.config import config_dir
+from restorelab.errors import ConfigError, DataError
+
+CFG = {
+    "_target_": "restorelab.archs.SRVGGNetCompact",
+    "num_feat": 8,
+    "num_conv": 2,
+    "scale": 2,
+}
+
+
+def _net(seed: int) -> SRVGGNetCompact:
+    torch.manual_seed(seed)
+    return SRVGGNetCompact(num_feat=8, num_conv=2, scale=2)
+
+
+def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_every_generator_config_has_a_pretrained_key() -> None:
+    for path in sorted((Path(config_dir()) / "generator").glob("*.yaml")):
+        assert "\npretrained:" in "\n" + path.read_text(), f"{path.name} lacks 'pretrained: null'"
+
+
+@pytest.mark.parametrize("layout", ["bare", "module", "params", "params_ema", "lightning", "ema"])
+def test_layouts_load_the_right_weights(tmp_path: Path, layout: str) -> None:
+    live, ema = _net(1), _net(2)
+    sd, sd_ema = live.state_dict(), ema.state_dict()
+    expected = ema if layout in ("params_ema", "ema") else live
+    payload: dict = {
+        "bare": sd,
+        "module": {f"module.{k}": v for k, v in sd.items()},
+        "params": {"params": sd},
+        "params_ema": {"params": sd, "params_ema": sd_ema},
+        "lightning": {"state_dict": {f"generator.{k}": v for k, v in sd.items()}},
+        "ema": {
+            "state_dict": {
+                **{f"generator.{k}": v for k, v in sd.items()},
+                **{f"generator_ema.{k}": v for k, v in sd_ema.items()},
+            }
+        },
+    }[layout]
+    path = tmp_path / "w.pth"
+    torch.save(payload, path)
+    fresh = _net(3)
+    load_pretrained(fresh, path)
+    assert _same(fresh, expected)
+
+
+def test_prefer_ema_false_takes_the_live_weights(tmp_path: Path) -> None:
+    live, ema = _net(1), _net(2)
+    path = tmp_path / "w.pth"
+    torch.save({"params": live.state_dict(), "params_ema": ema.state_dict()}, path)
+    assert torch.equal(
+        read_generator_state(path, prefer_ema=False)["body.0.weight"], live.body[0].weight
+    )
+
+
+def test_safetensors_and_build_generator(tmp_path: Path) -> None:
+    net = _net(4)
+    path = tmp_path / "g.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+    built = build_generator({**CFG, "pretrained": str(path)})
+    assert _same(built, net)
+    assert "pretrained" not in architecture_config({**CFG, "pretrained": str(path)})
+
+
+def test_mismatch_lists_keys_and_shapes(tmp_path: Path) -> None:
+    other = SRVGGNetCompact(num_feat=16, num_conv=3, scale=2)
+    path = tmp_path / "w.pth"
+    torch.save(other.state_dict(), path)
+    with pytest.raises(ConfigError) as err:
+        load_pretrained(_net(0), path)
+    msg = str(err.value)
+    assert f"generator.pretrained={path} does not fit SRVGGNetCompact" in msg
+    assert "unexpected keys [" in msg and "shape mismatches (file vs model)" in msg
+    assert "body.0.weight (16, 3, 3, 3) vs (8, 3, 3, 3)" in msg
+    assert "\n" not in msg
+
+
+def test_missing_and_code_bearing_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"generator.pretrained: file not found: .*nope.pth"):
+        load_pretrained(_net(0), tmp_path / "nope.pth")
+    path = tmp_path / "evil.pth"
+    torch.save({"params": _net(0).state_dict(), "obj": Path("x")}, path)
+    with pytest.raises(DataError, match="refusing to load checkpoint"):
+        load_pretrained(_net(0), path)
+    junk = tmp_path / "junk.pth"
+    torch.save({"epoch": 3}, junk)
+    with pytest.raises(DataError, match="no generator weights found"):
+        load_pretrained(_net(0), junk)
