@@ -51,7 +51,7 @@ def test_gan_kinds_and_label_smoothing() -> None:
     assert float(smoothed) == pytest.approx(
         2 * math.log(2)
     )  # BCE at logit 0 is log 2 for any label
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(ConfigError, match="kind"):
         GANLoss(kind="nope")
 
 

@@ -24,6 +24,35 @@ def _plain(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
+#: Modules a stored config may name as ``_target_``: a file someone sent must not be able to
+#: make ``hydra.utils.instantiate`` call ``os.system`` or any other function.
+TRUSTED_TARGET_PREFIXES: tuple[str, ...] = ("restorelab.archs.",)
+
+
+def check_targets(config: Any, source: str | Path) -> Any:
+    """Return ``config`` after checking every ``_target_`` in it is a restorelab architecture.
+
+    Raises:
+        DataError: naming ``source`` and the untrusted target.
+    """
+    if isinstance(config, dict):
+        target = config.get("_target_")
+        if target is not None and not (
+            isinstance(target, str) and target.startswith(TRUSTED_TARGET_PREFIXES)
+        ):
+            raise DataError(
+                f"refusing to load {source}: its generator config names _target_ {target!r}, "
+                f"outside {', '.join(TRUSTED_TARGET_PREFIXES)} (only restorelab architectures "
+                "are built from a stored config)"
+            )
+        for value in config.values():
+            check_targets(value, source)
+    elif isinstance(config, list):
+        for value in config:
+            check_targets(value, source)
+    return config
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint as plain data (``weights_only=True``) on the CPU.
 
@@ -64,7 +93,7 @@ def generator_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, An
         )
     from restorelab.archs.pretrained import architecture_config, load_pretrained
 
-    generator = hydra.utils.instantiate(architecture_config(meta["generator"]))
+    generator = hydra.utils.instantiate(architecture_config(check_targets(meta["generator"], path)))
     try:
         load_pretrained(generator, path)  # the EMA copy when the run kept one
     except ConfigError as e:

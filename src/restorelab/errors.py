@@ -20,6 +20,10 @@ class DataError(RestorelabError):
     """A data folder or image file that cannot be used: names the path."""
 
 
+class NonFiniteLossError(RestorelabError):
+    """A NaN or Inf training loss: names the term and the step (no weight was updated)."""
+
+
 def root_cause(exc: BaseException) -> RestorelabError | None:
     """Return the :class:`RestorelabError` behind ``exc`` (following ``__cause__``), if any.
 

@@ -8,22 +8,26 @@ batch is transferred, so the degradation runs on the GPU when there is one.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from restorelab.degradations import Degradation
-from restorelab.errors import ConfigError
+from restorelab.errors import ConfigError, NonFiniteLossError
 from restorelab.imresize import imresize
 from restorelab.losses import CompositeLoss, L1Loss
+from restorelab.losses.deep_supervision import deep_supervision_loss
 from restorelab.metrics import PSNRY, SSIMY, psnr_y, ssim_y
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], Any]
+NONFINITE_ACTIONS = ("raise", "skip")
 
 
 def _no_closure() -> None:
@@ -57,6 +61,21 @@ class RestorationModule(L.LightningModule):
         channels_last: run the generator in channels-last memory format (faster convs on
             recent CPUs and GPUs).
         grad_clip: max gradient norm for each network (None: no clipping).
+        ema_decay: keep an exponential moving average of the generator's weights
+            (``generator_ema``, updated after every generator step with
+            ``ema = decay * ema + (1 - decay) * live``; Real-ESRGAN: 0.999). Validation, test
+            and the saved inference weights (``generator_ema.*`` in checkpoints, preferred by
+            enhance/export and ``generator.pretrained``) use the EMA copy. None: no EMA.
+        d_start_step: iteration from which the discriminator trains and the adversarial terms
+            enter the generator's loss (before it: content terms only, a warm-up).
+        d_updates: discriminator updates per iteration (per generator update), e.g. 5 for
+            WGAN-GP's critic; each reuses the iteration's generated batch.
+        nonfinite: what a NaN/Inf loss does: ``raise`` (stop with an error naming the term and
+            the step, before any weight is touched) or ``skip`` (warn and skip the update).
+        compile: compile the generator's forward with ``torch.compile`` (same results,
+            faster after the first batches; state-dict keys unchanged).
+        compile_backend: the ``torch.compile`` backend (``inductor`` needs a C++ compiler on
+            the CPU; ``aot_eager`` needs none).
         generator_config: the generator's resolved config, stored in checkpoints so inference
             rebuilds the architecture without unpickling code.
         run_config: the whole resolved run config, stored in checkpoints for reproduction.
@@ -77,6 +96,12 @@ class RestorationModule(L.LightningModule):
         scale: int = 4,
         channels_last: bool = False,
         grad_clip: float | None = None,
+        ema_decay: float | None = None,
+        d_start_step: int = 0,
+        d_updates: int = 1,
+        nonfinite: str = "raise",
+        compile: bool = False,
+        compile_backend: str = "inductor",
         generator_config: Mapping[str, Any] | None = None,
         run_config: Mapping[str, Any] | None = None,
     ) -> None:
@@ -108,6 +133,21 @@ class RestorationModule(L.LightningModule):
             )
         if discriminator is not None and optimizer_d is None:
             raise ConfigError("a discriminator needs optimizer.discriminator")
+        if ema_decay is not None and not 0.0 <= float(ema_decay) < 1.0:
+            raise ConfigError(f"module.ema_decay must be in [0, 1) or null, got {ema_decay}")
+        if int(d_start_step) < 0:
+            raise ConfigError(f"module.d_start_step must be >= 0, got {d_start_step}")
+        if int(d_updates) < 1:
+            raise ConfigError(f"module.d_updates must be >= 1, got {d_updates}")
+        if nonfinite not in NONFINITE_ACTIONS:
+            raise ConfigError(
+                f"module.nonfinite={nonfinite!r} unknown; choose from {NONFINITE_ACTIONS}"
+            )
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.d_start_step = int(d_start_step)
+        self.d_updates = int(d_updates)
+        self.nonfinite = nonfinite
+        self.skipped_batches = 0
         self.val_psnr = PSNRY(crop_border=self.scale)
         self.val_ssim = SSIMY(crop_border=self.scale)
         self.val_psnr_bicubic = PSNRY(crop_border=self.scale)
@@ -121,6 +161,13 @@ class RestorationModule(L.LightningModule):
         self._degradation_seed = degradation.seed if degradation is not None else 0
         if channels_last:
             self.generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        # copied after any pretrained weights were loaded into the generator (GAN fine-tuning
+        # averages from the stage-1 weights) and before compiling (the copy runs eagerly)
+        self.generator_ema: nn.Module | None = None
+        if self.ema_decay is not None:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+        if compile:
+            self.generator.compile(backend=compile_backend)
 
     # ------------------------------------------------------------------ data
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict:
@@ -149,38 +196,68 @@ class RestorationModule(L.LightningModule):
             lq = lq.contiguous(memory_format=torch.channels_last)
         return self.generator(lq)
 
+    def stages(self, lq: Tensor) -> list[Tensor]:
+        """Every stage's output of a multi-stage generator (RefineNet), else ``[self(lq)]``."""
+        if not hasattr(self.generator, "stages"):
+            return [self(lq)]
+        if self.channels_last:
+            lq = lq.contiguous(memory_format=torch.channels_last)
+        return list(self.generator.stages(lq))
+
     def upsample_baseline(self, lq: Tensor) -> Tensor:
         """The parameter-free baseline: MATLAB-style bicubic upsampling of ``lq``."""
         return lq if self.scale == 1 else imresize(lq, scale=self.scale).clamp(0, 1)
 
     # -------------------------------------------------------------- training
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        """Generator step, then (with a discriminator) the discriminator step."""
+        """Generator step, then (with an active discriminator) ``d_updates`` D steps.
+
+        Each network's step runs with the other frozen: D's parameters have
+        ``requires_grad=False`` during G's backward (G's adversarial loss leaves no gradient
+        on D), and D's loss sees ``sr.detach()`` (no gradient reaches G). A non-finite loss is
+        caught before its backward, so no weight ever holds a NaN.
+        """
         lq, gt = batch["lq"], batch["gt"]
         optimizers = self.optimizers()
         opt_g, opt_d = optimizers if isinstance(optimizers, list) else (optimizers, None)
         disc = self.discriminator
+        d_active = disc is not None and opt_d is not None and self.global_step >= self.d_start_step
+        judge = disc if d_active else None
 
-        sr = self(lq)
+        stages = self.stages(lq)
+        sr = stages[-1]
         if disc is not None:
             disc.requires_grad_(False)  # G's step must not leave gradients on D
-        loss_g, parts = self.loss.generator(sr, gt, disc)
+        if len(stages) > 1:  # deep supervision: every stage's content terms, weighted
+            weights = getattr(self.generator, "stage_weights", [1.0] * len(stages))
+            loss_g, parts = deep_supervision_loss(self.loss, stages, gt, weights, judge)
+        else:
+            loss_g, parts = self.loss.generator(sr, gt, judge)
+        if not self._finite("generator", loss_g, parts, batch_idx):
+            return loss_g.detach()
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         if self.grad_clip:
             self.clip_gradients(opt_g, gradient_clip_val=self.grad_clip)  # type: ignore[arg-type]
         opt_g.step()
+        self.update_ema()
 
         logs = {f"train/{k}": v for k, v in parts.items()}
-        if disc is not None and opt_d is not None:
+        if d_active:
+            assert disc is not None and opt_d is not None
             disc.requires_grad_(True)
-            loss_d, parts_d = self.loss.discriminator(disc, sr.detach(), gt)
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(loss_d)
-            if self.grad_clip:
-                self.clip_gradients(opt_d, gradient_clip_val=self.grad_clip)  # type: ignore[arg-type]
-            self._step_uncounted(opt_d)
-            logs.update({f"train/{k}": v for k, v in parts_d.items()})
+            fake = sr.detach()
+            for _ in range(self.d_updates):
+                loss_d, parts_d = self.loss.discriminator(disc, fake, gt)
+                if not self._finite("discriminator", loss_d, parts_d, batch_idx):
+                    break
+                opt_d.zero_grad(set_to_none=True)
+                self.manual_backward(loss_d)
+                if self.grad_clip:
+                    self.clip_gradients(opt_d, gradient_clip_val=self.grad_clip)  # type: ignore[arg-type]
+                self._step_uncounted(opt_d)
+                logs["train/loss_d"] = loss_d.detach()
+                logs.update({f"train/{k}": v for k, v in parts_d.items()})
 
         schedulers = self.lr_schedulers()
         if schedulers is not None:
@@ -191,6 +268,52 @@ class RestorationModule(L.LightningModule):
             self.log("train/loss", loss_g.detach(), prog_bar=True)
             self.log_dict(logs)
         return loss_g.detach()
+
+    def _finite(self, network: str, total: Tensor, parts: Mapping[str, Tensor], idx: int) -> bool:
+        """Whether ``total`` is finite; else raise or (``nonfinite=skip``) warn and skip.
+
+        Costs one device-to-host sync per check; the alternative, finding out at the next
+        validation, loses every step since and leaves NaN weights behind.
+        """
+        if bool(torch.isfinite(total)):
+            return True
+        bad = {k: float(v) for k, v in parts.items() if not bool(torch.isfinite(v).all())}
+        terms = ", ".join(f"{k}={v}" for k, v in bad.items()) or f"total={float(total)}"
+        where = f"step {self.global_step} (epoch {self.current_epoch}, batch {idx})"
+        message = f"non-finite {network} loss at {where}: {terms}"
+        if self.nonfinite == "skip":
+            self.skipped_batches += 1
+            rank_zero_warn(f"{message}; update skipped (module.nonfinite=skip)")
+            return False
+        raise NonFiniteLossError(
+            f"{message}; stopped before the update, weights and saved checkpoints are the last "
+            "good ones (module.nonfinite=skip skips such batches instead)"
+        )
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """``ema = decay * ema + (1 - decay) * live`` for parameters; buffers are copied."""
+        ema = self.generator_ema
+        if ema is None or self.ema_decay is None:
+            return
+        weight = 1.0 - self.ema_decay
+        for p_ema, p in zip(ema.parameters(), self.generator.parameters(), strict=True):
+            p_ema.lerp_(p.detach(), weight)
+        for b_ema, b in zip(ema.buffers(), self.generator.buffers(), strict=True):
+            b_ema.copy_(b)
+
+    @property
+    def inference_generator(self) -> nn.Module:
+        """The network validation, test and exported weights use: the EMA copy when kept."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    def restore(self, lq: Tensor) -> Tensor:
+        """Inference: the EMA generator when enabled (else the live one) on ``lq``."""
+        if self.generator_ema is None:
+            return self(lq)
+        if self.channels_last:
+            lq = lq.contiguous(memory_format=torch.channels_last)
+        return self.generator_ema(lq)
 
     def _logs_this_batch(self) -> bool:
         """Whether Lightning hands this batch's on-step values to the loggers.
@@ -259,7 +382,7 @@ class RestorationModule(L.LightningModule):
     ) -> tuple[Tensor, list[tuple[float, float]]]:
         """Run the generator on ``lq`` and update the metrics image by image."""
         lq, gt = batch["lq"], batch["gt"]
-        sr = self(lq).float().clamp(0, 1)
+        sr = self.restore(lq).float().clamp(0, 1)
         if sr.shape != gt.shape:
             raise ConfigError(
                 f"generator output {tuple(sr.shape)} does not match ground truth "

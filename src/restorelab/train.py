@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +17,24 @@ import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.utilities import rank_zero_warn
 from omegaconf import DictConfig, OmegaConf
 
 from restorelab.archs.pretrained import architecture_config, build_generator
 from restorelab.callbacks import AtomicCheckpointIO
 from restorelab.callbacks.checkpoint_io import atomic_write_text
+from restorelab.callbacks.resume_state import ResumeState
 from restorelab.checks import check_scales as check_scale_agreement
 from restorelab.cli import close_loggers, report_errors
 from restorelab.config import config_dir, register_resolvers
+from restorelab.distributed import ddp_children_join_run_dir, per_device_batch_size
 from restorelab.errors import ConfigError
 from restorelab.module import RestorationModule
+from restorelab.resume import main_argv as resume_main_argv
+from restorelab.resume import prepare_resume
+from restorelab.runinfo import rerun_argv
+from restorelab.sweeps import exit_code as sweep_exit_code
+from restorelab.sweeps import run_job
 
 register_resolvers()
 
@@ -45,6 +54,14 @@ def check_scales(cfg: DictConfig, generator: Any, degradation: Any) -> None:
     patch = int(cfg.data.get("patch_size", data_scale))
     if patch % data_scale != 0:
         raise ConfigError(f"data.patch_size={patch} is not divisible by data.scale={data_scale}")
+    if degradation is not None and hasattr(degradation, "check_input_size"):
+        degradation.check_input_size(patch, patch)  # e.g. a blur kernel larger than the patch
+    window = getattr(generator, "window_size", None)  # window-attention nets (SwinIR)
+    if window and (patch // data_scale) % int(window):
+        raise ConfigError(
+            f"data.patch_size={patch} gives {patch // data_scale} px low-quality patches at "
+            f"data.scale={data_scale}, not a multiple of generator.window_size={window}"
+        )
 
 
 def build_module(cfg: DictConfig) -> RestorationModule:
@@ -52,6 +69,11 @@ def build_module(cfg: DictConfig) -> RestorationModule:
     generator = build_generator(cfg.generator)
     disc_cfg = cfg.get("discriminator")
     discriminator = hydra.utils.instantiate(disc_cfg) if disc_cfg else None
+    if discriminator is not None and not cfg.generator.get("pretrained"):
+        rank_zero_warn(
+            "GAN training from a randomly initialised generator: the recipes fine-tune a "
+            "PSNR-oriented stage-1 run, set generator.pretrained=RUN/checkpoints/last.ckpt"
+        )
     degradation = hydra.utils.instantiate(cfg.degradation) if cfg.get("degradation") else None
     check_scales(cfg, generator, degradation)
     optimizer = cfg.get("optimizer") or {}
@@ -101,20 +123,25 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     run_dir = output_dir(cfg)
+    prepare_resume(cfg, run_dir)  # resume=RUN: its last.ckpt and W&B id; checks ckpt_path
     module = build_module(cfg)
     datamodule = hydra.utils.instantiate(cfg.data)
     loggers = instantiate_dict(cfg.get("logger"))
-    callbacks = instantiate_dict(cfg.get("callbacks"))
+    callbacks = [*instantiate_dict(cfg.get("callbacks")), ResumeState()]
     if not loggers:  # Lightning refuses a LearningRateMonitor without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
+    # data.batch_size is the global batch: fail now if the processes cannot share it
+    world_size = trainer.num_devices * trainer.num_nodes
+    per_device_batch_size(int(cfg.data.get("batch_size", 1)), world_size)
     container = OmegaConf.to_container(cfg, resolve=True)
     for logger in trainer.loggers:
         logger.log_hyperparams(container)  # type: ignore[arg-type]
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        with ddp_children_join_run_dir(run_dir):  # DDP ranks > 0 reuse this run dir
+            trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         if trainer.interrupted:
             raise KeyboardInterrupt
         if module.last_val_step != trainer.global_step:
@@ -124,8 +151,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         close_loggers()
     metrics = final_metrics(trainer)
     summary = {**metrics, "step": trainer.global_step}
-    atomic_write_text(run_dir / "metrics.json", json.dumps(summary, indent=2) + "\n")
-    print_summary(run_dir, metrics)
+    if trainer.is_global_zero:
+        atomic_write_text(run_dir / "metrics.json", json.dumps(summary, indent=2) + "\n")
+        print_summary(run_dir, metrics)
     return metrics
 
 
@@ -142,14 +170,17 @@ def print_summary(run_dir: Path, metrics: dict[str, float]) -> None:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
-    metrics = report_errors("restorelab-train", train, cfg)
-    value = metrics.get(str(cfg.get("optimized_metric", "val/psnr_y")))
-    return None if value is None else float(value)
+    # run_info.json + run_status.json; in a sweep a failed job does not stop the others
+    return run_job("restorelab-train", train, cfg, output_dir(cfg))
 
 
 def main() -> None:
     """Console entry point of ``restorelab-train``."""
+    report_errors("restorelab-train", resume_main_argv)  # resume=RUN: compose RUN's config
+    sys.argv = rerun_argv(sys.argv)  # --config-dir RUN/.hydra: keep restorelab's hydra settings
     _hydra_main()
+    if sweep_exit_code():  # a job of a sweep failed; the others ran
+        sys.exit(sweep_exit_code())
 
 
 if __name__ == "__main__":

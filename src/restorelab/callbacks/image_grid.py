@@ -7,6 +7,7 @@ Weights & Biases when a WandbLogger is active.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,21 @@ def _center_crop(x: Tensor, size: int) -> Tensor:
     return x[..., top : top + size, left : left + size]
 
 
-def make_grid_row(lq: Tensor, sr: Tensor, gt: Tensor, scale: int, crop: int) -> Tensor:
-    """One row ``[bicubic(lq) | sr | gt]`` of the centre ``crop`` pixels, (3, crop, 3*crop)."""
+def make_grid_row(
+    lq: Tensor,
+    sr: Tensor,
+    gt: Tensor,
+    scale: int,
+    crop: int,
+    stages: Sequence[Tensor] = (),
+) -> Tensor:
+    """One row ``[bicubic(lq) | *stages | sr | gt]`` of the centre ``crop`` pixels.
+
+    ``stages`` are the intermediate outputs of a multi-stage generator (all but the final one,
+    which is ``sr``), shown between the bicubic input and the output. Shape (3, crop, n*crop).
+    """
     up = lq if scale == 1 else imresize(lq.float(), scale=scale)
-    tiles = [_center_crop(t.float().clamp(0, 1), crop) for t in (up, sr, gt)]
+    tiles = [_center_crop(t.float().clamp(0, 1), crop) for t in (up, *stages, sr, gt)]
     h = min(t.shape[-2] for t in tiles)
     w = min(t.shape[-1] for t in tiles)
     return torch.cat([t[..., :h, :w] for t in tiles], dim=-1)
@@ -56,6 +68,7 @@ class ImageGridLogger(L.Callback):
         self.crop = crop
         self.save_dir = save_dir
         self._rows: list[Tensor] = []
+        self._caption = "bicubic | output | ground truth"
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._rows = []
@@ -72,11 +85,25 @@ class ImageGridLogger(L.Callback):
         if trainer.sanity_checking or not isinstance(outputs, dict):
             return
         scale = int(getattr(pl_module, "scale", 1))
+        multi_stage = hasattr(getattr(pl_module, "generator", None), "stages")
         for i in range(outputs["sr"].shape[0]):
             if len(self._rows) >= self.num_images:
                 return
+            early: list[Tensor] = []
+            if multi_stage:  # one column per stage: rerun only the images shown
+                with torch.no_grad():
+                    outs = pl_module.stages(outputs["lq"][i : i + 1])  # type: ignore[operator]
+                early = [o[0] for o in outs[:-1]]
+            self._caption = " | ".join(
+                [
+                    "bicubic",
+                    *(f"stage {k}" for k in range(1, len(early) + 1)),
+                    "output",
+                    "ground truth",
+                ]
+            )
             row = make_grid_row(
-                outputs["lq"][i], outputs["sr"][i], outputs["gt"][i], scale, self.crop
+                outputs["lq"][i], outputs["sr"][i], outputs["gt"][i], scale, self.crop, early
             )
             self._rows.append(row.cpu())
 
@@ -96,6 +123,6 @@ class ImageGridLogger(L.Callback):
                     key="val/grid",
                     images=[image],
                     step=step,
-                    caption=["bicubic | output | ground truth"],
+                    caption=[self._caption],
                 )
         self._rows = []

@@ -6,10 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from restorelab.data.datasets import ImageDataset, PatchDataset
+from restorelab.data.sampling import EpochSampler, ResumableDataLoader
 from restorelab.data.sources import EmbeddedSource, FolderSource, PairedSource, Source
+from restorelab.distributed import data_seed, per_device_batch_size
 from restorelab.errors import ConfigError
 
 
@@ -23,13 +26,17 @@ class RestorationDataModule(L.LightningDataModule):
         scale: super-resolution factor of the task (1 for restoration).
         patch_size: ground-truth training patch size; must be a multiple of ``scale`` (checked
             only with training data: evaluation never cuts patches).
-        batch_size: training batch size.
+        batch_size: GLOBAL training batch size: each of the ``world_size`` processes (devices x
+            nodes) loads ``batch_size / world_size`` of it, so a recipe optimizes the same way on
+            1 or N devices; it must be divisible by the world size.
         val_batch_size: validation/test batch size (1: images have different sizes).
         num_workers: DataLoader worker processes.
         repeat: patches drawn per training image per epoch.
         hflip: random horizontal flips in training.
         rot90: random vertical flips and transposes in training.
         pin_memory: pin host memory (useful with a GPU).
+        seed: seed of the training order and patches (``(seed, epoch, index)``); None: the
+            seed Lightning's ``seed_everything`` set (``PL_GLOBAL_SEED``), else 0.
     """
 
     def __init__(
@@ -46,6 +53,7 @@ class RestorationDataModule(L.LightningDataModule):
         hflip: bool = True,
         rot90: bool = True,
         pin_memory: bool = False,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         if scale < 1:
@@ -66,6 +74,7 @@ class RestorationDataModule(L.LightningDataModule):
         self.hflip = hflip
         self.rot90 = rot90
         self.pin_memory = pin_memory
+        self.seed = seed
 
     def setup(self, stage: str) -> None:
         """Decode the cached validation/test images now, in the main process.
@@ -88,16 +97,39 @@ class RestorationDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.train_source is None:
             raise ConfigError("no training data configured (set data.train_dir)")
+        seed = data_seed(self.seed)
         dataset = PatchDataset(
-            self.train_source, self.patch_size, self.scale, self.repeat, self.hflip, self.rot90
+            self.train_source,
+            self.patch_size,
+            self.scale,
+            self.repeat,
+            self.hflip,
+            self.rot90,
+            seed=seed,
         )
-        return DataLoader(
+        trainer = self.trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        batch_size = per_device_batch_size(self.batch_size, world)
+        sampler = EpochSampler(dataset, num_replicas=world, rank=rank, seed=seed)
+        return ResumableDataLoader(
             dataset,
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=len(dataset) >= self.batch_size,
+            batch_size=batch_size,
+            sampler=sampler,
+            drop_last=len(sampler) >= batch_size,
+            # worker seeds come from here, not from torch's global RNG, which then stays the
+            # model's alone (and resumes exactly)
+            generator=torch.Generator().manual_seed(seed),
+            progress=self._batches_consumed,
             **self._loader_kwargs(),  # type: ignore[arg-type]
         )
+
+    def _batches_consumed(self) -> int:
+        """Training batches of the current epoch the trainer has processed (for resuming)."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0
+        current = trainer.fit_loop.epoch_loop.batch_progress.current
+        return int(getattr(current, "processed", current.completed))
 
     def val_dataloader(self) -> DataLoader:
         if self.val_source is None:

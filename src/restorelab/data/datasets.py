@@ -44,6 +44,7 @@ class PatchDataset(Dataset[dict[str, torch.Tensor]]):
         repeat: how many patches per image per epoch.
         hflip: random horizontal flips.
         rot90: random vertical flips and transposes (with hflip: all 8 orientations).
+        seed: seed of the ``(epoch, index)``-addressed patches (see ``__getitem__``).
     """
 
     def __init__(
@@ -54,8 +55,10 @@ class PatchDataset(Dataset[dict[str, torch.Tensor]]):
         repeat: int = 1,
         hflip: bool = True,
         rot90: bool = True,
+        seed: int = 0,
     ) -> None:
         self.source = source
+        self.seed = int(seed)
         self.patch_size = patch_size
         self.scale = scale
         self.repeat = max(1, int(repeat))
@@ -80,13 +83,23 @@ class PatchDataset(Dataset[dict[str, torch.Tensor]]):
             self._rng_seed = seed
         return self._rng
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, index: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        """One patch. ``index`` is an int (patches from this process's stream) or an
+        ``(epoch, index)`` pair from :class:`~restorelab.data.sampling.EpochSampler`, whose
+        patch is a pure function of ``(seed, epoch, index)``: the same on every rank and
+        worker and after a resume, which DDP equivalence and bit-identical resume rely on.
+        """
+        if isinstance(index, tuple | list):
+            epoch, index = int(index[0]), int(index[1])
+            rng = np.random.default_rng([self.seed, epoch, index])
+        else:
+            rng = self.rng
         sample = self.source[index % len(self.source)]
         gt, lq = paired_random_crop(
-            sample.gt, sample.lq, self.patch_size, self.scale, self.rng, sample.name
+            sample.gt, sample.lq, self.patch_size, self.scale, rng, sample.name
         )
         images = [to_rgb(gt)] + ([to_rgb(lq)] if lq is not None else [])
-        images = augment(images, self.rng, self.hflip, self.rot90)
+        images = augment(images, rng, self.hflip, self.rot90)
         item = {"gt": _chw(images[0])}
         if lq is not None:
             item["lq"] = _chw(images[1])

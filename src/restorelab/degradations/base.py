@@ -21,8 +21,11 @@ __all__ = [
     "DegradationError",
     "Stage",
     "apply_selected",
+    "check_choices",
+    "check_odd",
     "check_prob",
     "check_range",
+    "check_weights",
     "select_samples",
     "uniform",
 ]
@@ -52,6 +55,20 @@ class Stage(nn.Module, ABC):
     @abstractmethod
     def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
         """Degrade ``x`` of shape :math:`(B, C, H, W)` with parameters drawn from ``generator``."""
+
+    def check_input_size(self, height: int, width: int) -> tuple[int, int]:
+        """Check the stage can work on ``height x width`` images; return its output size.
+
+        Called once at start-up with the training patch size, so that a kernel larger than the
+        patch or a size the scale does not divide fails before any training. Stages with random
+        resizes report their nominal (unscaled) output size.
+        """
+        if height % self.scale or width % self.scale:
+            raise DegradationError(
+                f"{type(self).__name__}: patch size {height}x{width} is not divisible by "
+                f"its scale {self.scale}."
+            )
+        return height // self.scale, width // self.scale
 
 
 def check_prob(owner: str, name: str, value: float) -> float:
@@ -91,6 +108,50 @@ def check_range(
     if maximum is not None and high > maximum:
         raise DegradationError(f"{owner}: `{name}` must be <= {maximum:g}, got {list(value)!r}.")
     return low, high
+
+
+def check_odd(owner: str, name: str, value: int, minimum: int = 1) -> int:
+    """Return ``value`` after checking it is an odd integer of at least ``minimum``.
+
+    Kernels are centred on a pixel, so their side must be odd; an even one would shift the image
+    by half a pixel.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or value % 2 == 0:
+        raise DegradationError(
+            f"{owner}: `{name}` must be an odd integer >= {minimum}, got {value!r}."
+        )
+    return value
+
+
+def check_choices(owner: str, name: str, value: Sequence[str], known: Sequence[str]) -> list[str]:
+    """Return ``value`` as a non-empty list of names after checking each is one of ``known``."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
+        raise DegradationError(
+            f"{owner}: `{name}` must be a non-empty list of names, got {value!r}."
+        )
+    names = [str(v) for v in value]
+    for item in names:
+        if item not in known:
+            raise DegradationError(
+                f"{owner}: `{name}` has unknown entry {item!r} (known: {', '.join(known)})."
+            )
+    return names
+
+
+def check_weights(owner: str, name: str, value: Sequence[float], count: int) -> list[float]:
+    """Return ``count`` non-negative weights normalised to sum to one.
+
+    Each weight must lie in ``[0, 1]`` (they are probabilities) and at least one must be positive.
+    """
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != count:
+        raise DegradationError(
+            f"{owner}: `{name}` must be a list of {count} probabilities, got {value!r}."
+        )
+    weights = [check_prob(owner, name, v) for v in value]
+    total = sum(weights)
+    if total <= 0:
+        raise DegradationError(f"{owner}: `{name}` must not be all zero, got {list(value)!r}.")
+    return [w / total for w in weights]
 
 
 def _as_float(owner: str, name: str, value: object) -> float:

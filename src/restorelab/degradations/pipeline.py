@@ -8,8 +8,11 @@ from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import get_worker_info
 
 from restorelab.degradations.base import DegradationError, Stage
+from restorelab.degradations.build import build_stage
+from restorelab.degradations.context import using_gt_size
 
 __all__ = ["Degradation"]
 
@@ -36,9 +39,11 @@ class Degradation(nn.Module):
     dtype of ``gt`` whatever the training precision.
 
     Args:
-        stages: ordered mapping of name to :class:`Stage`, applied in order (Hydra keeps the order
-            of a config dict). ``None`` entries are skipped, so a config can switch a stage off
-            with ``degradation.stages.<name>=null``.
+        stages: ordered mapping of name to :class:`Stage` or stage config (a mapping with
+            ``_target_``; the presets set ``_recursive_: false`` so configs arrive here and
+            errors name ``degradation.stages.<name>.<key>``), applied in order (Hydra keeps the
+            order of a config dict). ``None`` entries are skipped, so a config can switch a stage
+            off with ``degradation.stages.<name>=null``.
         seed: seed of the training stream; see :meth:`reseed`.
         quantize: round the output to multiples of 1/255.
 
@@ -67,19 +72,20 @@ class Degradation(nn.Module):
                 f"Degradation: `stages` must be a mapping of name to stage, got {stages!r}."
             )
         kept: dict[str, Stage] = {}
-        for name, stage in stages.items():
-            if stage is None:
-                continue
-            if not isinstance(stage, Stage):
+        for name, spec in stages.items():
+            if spec is not None and not isinstance(spec, (Stage, Mapping)):
                 raise DegradationError(
                     f"Degradation: stage {name!r} must be a restorelab.degradations.Stage, "
-                    f"got {type(stage).__name__}."
+                    f"got {type(spec).__name__}."
                 )
-            kept[str(name)] = stage
+            stage = build_stage(f"degradation.stages.{name}", spec)
+            if stage is not None:
+                kept[str(name)] = stage
         self.stages = nn.ModuleDict(kept)
         self.seed = _check_seed(seed)
         self.quantize = bool(quantize)
         self._generator: torch.Generator | None = None
+        self._worker: int | None = None
 
     @property
     def scale(self) -> int:
@@ -90,6 +96,21 @@ class Degradation(nn.Module):
             scale *= stage.scale
         return scale
 
+    def check_input_size(self, height: int, width: int) -> tuple[int, int]:
+        """Fail at start-up, naming the stage and key, if a stage cannot work on the patches.
+
+        Walks the stages with the nominal size of ``height x width`` ground-truth patches (a
+        kernel larger than the image, a size the scale does not divide) and returns the size of
+        ``lq``.
+        """
+        for name, stage in self.stages.items():
+            assert isinstance(stage, Stage)
+            try:
+                height, width = stage.check_input_size(height, width)
+            except DegradationError as exc:
+                raise DegradationError(f"degradation.stages.{name}: {exc}") from None
+        return height, width
+
     def reseed(self, seed: int) -> None:
         """Restart the training stream from ``seed``.
 
@@ -98,6 +119,16 @@ class Degradation(nn.Module):
         """
         self.seed = _check_seed(seed)
         self._generator = None
+
+    def rng_state(self) -> Tensor | None:
+        """State of the training stream (None before its first draw), for checkpoints."""
+        return None if self._generator is None else self._generator.get_state()
+
+    def set_rng_state(self, state: Tensor, device: torch.device | str = "cpu") -> None:
+        """Continue the training stream from a saved :meth:`rng_state`, on ``device``."""
+        generator = torch.Generator(device=device)
+        generator.set_state(state)
+        self._generator = generator
 
     def forward(self, gt: Tensor, seeds: Sequence[int] | Tensor | None = None) -> Tensor:
         """Degrade ``gt`` into ``lq``: from the training stream, or per image from ``seeds``."""
@@ -127,13 +158,24 @@ class Degradation(nn.Module):
         return lq
 
     def _degrade(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        for stage in self.stages.values():
-            x = stage(x, generator).clamp(0.0, 1.0)
+        with using_gt_size(x.shape[-2], x.shape[-1]):
+            for stage in self.stages.values():
+                x = stage(x, generator).clamp(0.0, 1.0)
         return x
 
     def _training_generator(self, device: torch.device) -> torch.Generator:
-        if self._generator is None or self._generator.device != device:
-            self._generator = _seeded(self.seed, device)
+        """The training stream, per device and per DataLoader worker.
+
+        Inside a DataLoader worker (a dataset that degrades on the CPU) each worker gets its own
+        stream derived from ``seed`` and its worker id, so workers never produce the same
+        degradations; in the main process the stream is seeded by ``seed`` itself.
+        """
+        info = get_worker_info()
+        worker = None if info is None else int(info.id)
+        if self._generator is None or (self._generator.device, self._worker) != (device, worker):
+            seed = self.seed if worker is None else _worker_seed(self.seed, worker)
+            self._generator = _seeded(seed, device)
+            self._worker = worker
         return self._generator
 
     def extra_repr(self) -> str:
@@ -150,6 +192,11 @@ def _autocast_off(device_type: str) -> contextlib.AbstractContextManager[object]
 def _seeded(seed: int, device: torch.device) -> torch.Generator:
     """A fresh generator on ``device`` seeded with ``seed``."""
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def _worker_seed(seed: int, worker: int) -> int:
+    """A seed for DataLoader worker ``worker`` that no other (seed, worker) pair shares."""
+    return (seed * 1_000_003 + worker + 1) % (2**63)
 
 
 def _check_seed(seed: int) -> int:

@@ -1,0 +1,70 @@
+"""Log a perceptual figure (LPIPS) at every validation, or skip it with one warning.
+
+PSNR rewards blur, so it cannot tell when GAN fine-tuning starts to collapse or drift into
+artifacts; LPIPS (lower is better) follows what people see. Its weights must be on disk (no
+download at run time); when they are not, the callback says so once and logs nothing, and
+training carries on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_warn
+
+from restorelab.errors import ConfigError
+
+
+class PerceptualMetricLogger(L.Callback):
+    """Compute LPIPS between each validation output and its ground truth; log the mean.
+
+    Args:
+        key: the logged name (monitor it with a checkpoint callback, ``mode: min``).
+        backbone_weights: VGG16 ImageNet weights: ``"torchvision"`` (the torchvision cache file
+            ``vgg16-397923af.pth``), a path, or ``"random"`` (tests only).
+        lin_weights: LPIPS lin-layer weights: ``"torchmetrics"`` (shipped in that package) or a
+            path.
+    """
+
+    def __init__(
+        self,
+        key: str = "val/lpips",
+        backbone_weights: str | None = "torchvision",
+        lin_weights: str = "torchmetrics",
+    ) -> None:
+        super().__init__()
+        self.key = key
+        self.backbone_weights = backbone_weights
+        self.lin_weights = lin_weights
+        self.net: Any = None
+        self.unavailable: str | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.net is not None or self.unavailable is not None:
+            return
+        from restorelab.lpips import LPIPS
+
+        try:
+            self.net = LPIPS(self.backbone_weights, self.lin_weights)
+        except ConfigError as e:
+            self.unavailable = str(e)
+            rank_zero_warn(f"{self.key} skipped: {e}")
+
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if self.net is None or trainer.sanity_checking or not isinstance(outputs, dict):
+            return
+        sr, gt = outputs["sr"], outputs["gt"]
+        self.net.to(sr.device)
+        value = self.net(sr.float().clamp(0, 1), gt.float().clamp(0, 1)).mean()
+        pl_module.log(
+            self.key, value, on_step=False, on_epoch=True, batch_size=sr.shape[0], sync_dist=True
+        )

@@ -1,0 +1,115 @@
+"""Apply one kernel per sample to a batch in a single grouped convolution.
+
+Folding the batch into the channel axis (``groups = B * C``) lets every image be filtered with its
+own kernel in one convolution call, with no Python loop over samples. Borders are reflected, as in
+BasicSR's ``filter2D``, so blurring does not darken the image edges.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "crop_kernels",
+    "crop_to_support",
+    "filter_per_sample",
+    "filter_per_sample_separable",
+]
+
+
+def crop_kernels(kernel: Tensor, height: int, width: int) -> Tensor:
+    """Crop a :math:`(B, K, K)` or :math:`(B, K)` stack to fit an image and renormalise if cut.
+
+    Reflect padding needs ``K // 2 < min(H, W)``. A kernel larger than that (a 21-tap blur on a
+    heavily downscaled 19 px image in Real-ESRGAN's second round) is cut to the largest centred odd
+    size that fits and scaled back to its original sum, rather than failing mid-run.
+    """
+    size = kernel.shape[-1]
+    fit = 2 * min(height, width) - 1
+    if size <= fit:
+        return kernel
+    start = (size - fit) // 2
+    if kernel.dim() == 3:
+        cut = kernel[:, start : start + fit, start : start + fit]
+        dims: tuple[int, ...] = (-2, -1)
+    else:
+        cut = kernel[:, start : start + fit]
+        dims = (-1,)
+    return cut * (kernel.sum(dim=dims, keepdim=True) / cut.sum(dim=dims, keepdim=True))
+
+
+def crop_to_support(kernel: Tensor) -> Tensor:
+    """Cut a :math:`(B, K, K)` stack to the smallest centred odd square holding every nonzero tap.
+
+    Kernels drawn with random sizes live on the largest grid; when a batch happens to hold only
+    small ones, convolving with the zero border is wasted work (a 9-tap kernel on a 21-tap grid
+    is 5.4x the multiply-adds). The result is unchanged.
+    """
+    size = kernel.shape[-1]
+    half = size // 2
+    nonzero = kernel.ne(0).any(dim=0)
+    if not bool(nonzero.any()):
+        return kernel[:, half : half + 1, half : half + 1]
+    rows = nonzero.any(dim=1).nonzero().squeeze(1)
+    cols = nonzero.any(dim=0).nonzero().squeeze(1)
+    reach = int(torch.stack([half - rows.min(), rows.max() - half, half - cols.min(),
+                             cols.max() - half]).max())
+    return kernel[:, half - reach : half + reach + 1, half - reach : half + reach + 1]
+
+
+def filter_per_sample(x: Tensor, kernel: Tensor) -> Tensor:
+    r"""Correlate image ``i`` with ``kernel[i]`` (all channels), reflect-padded.
+
+    Args:
+        x: images.
+        kernel: one odd square kernel per image, same dtype and device as ``x``.
+
+    Returns:
+        The filtered images, same shape as ``x``.
+
+    Shape:
+        - x: :math:`(B, C, H, W)`
+        - kernel: :math:`(B, K, K)`
+        - Output: :math:`(B, C, H, W)`
+
+    Example:
+        >>> import torch
+        >>> x = torch.rand(2, 3, 16, 16)
+        >>> delta = torch.zeros(2, 5, 5)
+        >>> delta[:, 2, 2] = 1
+        >>> bool(torch.allclose(filter_per_sample(x, delta), x))
+        True
+    """
+    b, c, h, w = x.shape
+    kernel = crop_kernels(kernel, h, w)
+    k = kernel.shape[-1]
+    pad = k // 2
+    padded = F.pad(x.reshape(1, b * c, h, w), (pad, pad, pad, pad), mode="reflect")
+    weight = kernel.to(x.dtype).repeat_interleave(c, dim=0).unsqueeze(1)
+    return F.conv2d(padded, weight, groups=b * c).view(b, c, h, w)
+
+
+def filter_per_sample_separable(x: Tensor, kernel_x: Tensor, kernel_y: Tensor) -> Tensor:
+    r"""Filter image ``i`` with the separable kernel ``outer(kernel_y[i], kernel_x[i])``.
+
+    Two 1-D passes cost :math:`2K` multiply-adds per pixel instead of :math:`K^2` (42 instead of
+    441 for a 21-tap kernel, 102 instead of 2601 for the 51-tap unsharp-mask blur), with the same
+    reflect padding, hence the same result, as :func:`filter_per_sample` on the outer product.
+
+    Shape:
+        - x: :math:`(B, C, H, W)`
+        - kernel_x, kernel_y: :math:`(B, K)`
+        - Output: :math:`(B, C, H, W)`
+    """
+    b, c, h, w = x.shape
+    kernel_x = crop_kernels(kernel_x, h, w)
+    kernel_y = crop_kernels(kernel_y, h, w)
+    pad = kernel_x.shape[-1] // 2
+    flat = x.reshape(1, b * c, h, w)
+    wx = kernel_x.to(x.dtype).repeat_interleave(c, dim=0).view(b * c, 1, 1, -1)
+    wy = kernel_y.to(x.dtype).repeat_interleave(c, dim=0).view(b * c, 1, -1, 1)
+    rows = F.conv2d(F.pad(flat, (pad, pad, 0, 0), mode="reflect"), wx, groups=b * c)
+    out = F.conv2d(F.pad(rows, (0, 0, pad, pad), mode="reflect"), wy, groups=b * c)
+    return out.view(b, c, h, w)

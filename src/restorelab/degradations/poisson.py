@@ -1,0 +1,156 @@
+"""Poisson (shot) noise and Real-ESRGAN's mixed Gaussian-or-Poisson sensor noise stage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from restorelab.degradations.base import (
+    DegradationError,
+    Stage,
+    check_prob,
+    check_range,
+    select_samples,
+    uniform,
+)
+from restorelab.degradations.noise import gaussian_noise
+
+__all__ = ["RandomNoise", "poisson_noise"]
+
+# ITU-R BT.601 luma weights, as kornia's and OpenCV's rgb_to_grayscale use.
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def poisson_noise(
+    x: Tensor,
+    scale: Tensor,
+    gray: Tensor,
+    generator: torch.Generator | None = None,
+    levels: int = 256,
+) -> Tensor:
+    r"""Add scaled Poisson (photon shot) noise, in colour or grey, to images in :math:`[0, 1]`.
+
+    The image is quantised to 8 bits, photon counts are drawn as
+    :math:`\mathrm{Poisson}(x \cdot levels) / levels`, and the difference to the image, times
+    ``scale``, is added: the noise variance grows with brightness (:math:`scale^2 x / levels`),
+    unlike Gaussian noise. Grey samples draw the noise on the luma and share it across channels.
+    BasicSR sets ``levels`` to the next power of two above the number of distinct values in each
+    image; for 8-bit photos that is 256, used here for every image (no per-image ``unique``).
+
+    Args:
+        x: images in :math:`[0, 1]`.
+        scale: noise scale of each image, :math:`(B,)`, non-negative.
+        gray: whether each image gets grey (channel-shared) noise, :math:`(B,)` bool.
+        generator: random generator (None: the global one).
+        levels: photon count of a white pixel.
+
+    Returns:
+        The noisy images, not clamped.
+
+    Shape:
+        - x: :math:`(B, C, H, W)`
+        - Output: :math:`(B, C, H, W)`
+
+    Example:
+        >>> x = torch.full((2, 3, 8, 8), 0.5)
+        >>> poisson_noise(x, torch.tensor([1.0, 2.0]), torch.tensor([False, True])).shape
+        torch.Size([2, 3, 8, 8])
+    """
+    quantized = torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
+    if x.shape[-3] == 3:
+        luma = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        grey_source = (quantized * luma).sum(dim=-3, keepdim=True)
+    else:
+        grey_source = quantized[:, :1]
+    gray_b = gray.to(x.device).view(-1, 1, 1, 1)
+    # One draw for both cases keeps the stream length fixed: grey samples use the luma field.
+    source = torch.where(gray_b, grey_source.expand_as(quantized), quantized)
+    counts = torch.poisson(source * levels, generator=generator)
+    noise = counts / levels - source
+    noise = torch.where(gray_b, noise[:, :1].expand_as(noise), noise)
+    return x + noise * scale.to(device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
+
+
+class RandomNoise(Stage):
+    r"""Add Gaussian noise or Poisson noise (chosen per sample), in colour or grey.
+
+    Per sample: with probability ``gaussian_prob`` Gaussian noise of level ``sigma`` (0..255
+    units), otherwise Poisson noise of scale ``poisson_scale``; with probability ``gray_prob`` the
+    noise is shared by all channels. BasicSR picks the noise type once per batch; per sample gives
+    every batch both kinds. Samples whose ``prob`` coin says skip are not computed.
+
+    Defaults: Real-ESRGAN's first-order noise (``gaussian_noise_prob 0.5``, ``noise_range
+    [1, 30]``, ``poisson_scale_range [0.05, 3]``, ``gray_noise_prob 0.4``).
+
+    Args:
+        gaussian_prob: probability of Gaussian (rather than Poisson) noise.
+        sigma: ``[low, high]`` Gaussian standard deviation in 0..255 units.
+        poisson_scale: ``[low, high]`` Poisson noise scale.
+        gray_prob: probability of grey noise.
+        levels: photon count of a white pixel for Poisson noise.
+        prob: probability that a sample gets noise at all.
+
+    Shape:
+        - Input: :math:`(B, C, H, W)`
+        - Output: :math:`(B, C, H, W)`
+    """
+
+    def __init__(
+        self,
+        gaussian_prob: float = 0.5,
+        sigma: Sequence[float] = (1.0, 30.0),
+        poisson_scale: Sequence[float] = (0.05, 3.0),
+        gray_prob: float = 0.4,
+        levels: int = 256,
+        prob: float = 1.0,
+    ) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.gaussian_prob = check_prob(owner, "gaussian_prob", gaussian_prob)
+        self.sigma = check_range(owner, "sigma", sigma, minimum=0.0)
+        self.poisson_scale = check_range(owner, "poisson_scale", poisson_scale, minimum=0.0)
+        self.gray_prob = check_prob(owner, "gray_prob", gray_prob)
+        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+            raise DegradationError(f"{owner}: `levels` must be a positive integer, got {levels!r}.")
+        self.levels = levels
+        self.prob = check_prob(owner, "prob", prob)
+
+    def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        batch, device = x.shape[0], x.device
+        is_gaussian = torch.rand(batch, generator=generator, device=device) < self.gaussian_prob
+        sigma = uniform(batch, self.sigma, generator, device)
+        scale = uniform(batch, self.poisson_scale, generator, device)
+        gray = torch.rand(batch, generator=generator, device=device) < self.gray_prob
+        index = select_samples(batch, self.prob, generator, device)
+        chosen = torch.zeros(batch, dtype=torch.bool, device=device)
+        if index is None:
+            chosen[:] = True
+        else:
+            chosen[index] = True
+        out = x
+        gauss_idx = (chosen & is_gaussian).nonzero().squeeze(1)
+        poisson_idx = (chosen & ~is_gaussian).nonzero().squeeze(1)
+        if gauss_idx.numel():
+            noisy = gaussian_noise(
+                x.index_select(0, gauss_idx), sigma[gauss_idx], gray[gauss_idx], generator
+            )
+            out = out.index_copy(0, gauss_idx, noisy)
+        if poisson_idx.numel():
+            noisy = poisson_noise(
+                x.index_select(0, poisson_idx),
+                scale[poisson_idx],
+                gray[poisson_idx],
+                generator,
+                self.levels,
+            )
+            out = out.index_copy(0, poisson_idx, noisy)
+        return out
+
+    def extra_repr(self) -> str:
+        return (
+            f"gaussian_prob={self.gaussian_prob}, sigma={list(self.sigma)}, "
+            f"poisson_scale={list(self.poisson_scale)}, gray_prob={self.gray_prob}, "
+            f"prob={self.prob}"
+        )

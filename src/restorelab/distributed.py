@@ -1,0 +1,102 @@
+"""Data-parallel plumbing: global batch per device, data seed, and DDP ranks under Hydra.
+
+Lightning's DDP launcher (``strategy=ddp``, ``start_method=popen``) starts ranks 1..N-1 by
+re-running the command line (``sys.argv``) with ``hydra.run.dir="<HydraConfig run.dir>"``
+appended. Two things go wrong with that under Hydra:
+
+- in a multirun (``-m``) the command line is the whole sweep, so every child would start a sweep
+  of its own, and ``HydraConfig.run.dir`` is not the job's directory;
+- ``run.dir`` is re-read when the children are launched, so anything that re-resolves to another
+  value (a timestamp, an environment variable) sends the children to a new directory.
+
+:func:`ddp_children_join_run_dir` pins ``HydraConfig.run.dir`` to the job's resolved absolute
+output directory and, in a multirun, replaces the sweep on the command line with this job's own
+overrides, for the duration of ``fit``. Every rank then works in the one run directory that
+rank 0 created, and only rank 0 creates the W&B run (Lightning's loggers are rank-zero only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from omegaconf import open_dict, read_write
+
+from restorelab.errors import ConfigError
+
+#: Hydra command-line flags that take a value and must reach the DDP children unchanged.
+_VALUE_FLAGS = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn")
+_MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def per_device_batch_size(global_batch: int, world_size: int) -> int:
+    """The batch each process loads: ``global_batch / world_size`` (must divide evenly).
+
+    Restoration results shift when the total batch changes with the GPU count, so configs
+    state the global batch and the per-device share is derived from it.
+    """
+    if world_size < 1:
+        raise ConfigError(f"world size must be >= 1, got {world_size}")
+    if global_batch < 1 or global_batch % world_size != 0:
+        raise ConfigError(
+            f"data.batch_size={global_batch} (the global batch) is not divisible by the "
+            f"{world_size} processes (trainer.devices x trainer.num_nodes): use a multiple "
+            f"of {world_size}"
+        )
+    return global_batch // world_size
+
+
+def data_seed(seed: int | None) -> int:
+    """``seed``, else the one ``lightning.seed_everything`` exported, else 0."""
+    if seed is not None:
+        return int(seed)
+    return int(os.environ.get("PL_GLOBAL_SEED", 0))
+
+
+def child_argv(argv: list[str], job_overrides: list[str]) -> list[str]:
+    """The command line for one multirun job's DDP children.
+
+    Keeps the program and Hydra's config-location flags, drops ``-m``/``--multirun`` and the
+    sweep's overrides, and adds the job's own overrides (``HydraConfig.overrides.task``).
+    """
+    kept = [argv[0]]
+    args = iter(argv[1:])
+    for arg in args:
+        if arg in _MULTIRUN_FLAGS:
+            continue
+        if arg in _VALUE_FLAGS:
+            kept += [arg, next(args, "")]
+        elif arg.startswith(tuple(f"{f}=" for f in _VALUE_FLAGS)):
+            kept.append(arg)
+    return kept + list(job_overrides)
+
+
+@contextlib.contextmanager
+def ddp_children_join_run_dir(run_dir: Path) -> Iterator[None]:
+    """While active, DDP ranks that Lightning launches reuse ``run_dir`` (see module doc).
+
+    A no-op outside a Hydra app and in processes that Lightning itself launched.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or "LOCAL_RANK" in os.environ:
+        yield
+        return
+    hydra_cfg: Any = HydraConfig.get()
+    old_dir = hydra_cfg.run.dir
+    old_argv = list(sys.argv)
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
+        hydra_cfg.run.dir = str(Path(run_dir).resolve())
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        sys.argv = child_argv(old_argv, list(hydra_cfg.overrides.task))
+    try:
+        yield
+    finally:
+        sys.argv = old_argv
+        with read_write(hydra_cfg), open_dict(hydra_cfg):
+            hydra_cfg.run.dir = old_dir

@@ -1,0 +1,252 @@
+"""``restorelab-enhance``: enhance photos, folders or globs with a trained model.
+
+Usage::
+
+    restorelab-enhance photo.jpg -o out/ --ckpt run/checkpoints/best.ckpt
+    restorelab-enhance shots/ "scans/*.tif" -o out/ --model model.onnx --tile 256 --tile-overlap 16
+
+A bad file in a batch is reported by name and skipped; the others are still enhanced and the
+exit code is 1 at the end. Problems with the model or the flags stop the run at once (exit 2).
+Plain argparse rather than Hydra: this is the command for people who never train.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from restorelab.cli import one_line, report_errors
+from restorelab.errors import ConfigError, DataError, RestorelabError
+
+PROG = "restorelab-enhance"
+_GLOB_CHARS = set("*?[")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from restorelab.inference.enhancer import EnhanceSettings
+    from restorelab.inference.image_io import FORMATS
+    from restorelab.inference.models import DEVICES, PRECISIONS
+
+    defaults = EnhanceSettings()
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Enhance images (files, folders or glob patterns) with a trained model.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ckpt", type=Path, help="restorelab checkpoint (.ckpt)")
+    src.add_argument("--model", type=Path, help="exported model (.onnx or .safetensors)")
+    p.add_argument("--tile", type=int, default=defaults.tile, help="tile size, 0: no tiling")
+    p.add_argument(
+        "--tile-overlap",
+        type=int,
+        default=defaults.tile_overlap,
+        help="context pixels around each tile (>= the receptive field: exact result)",
+    )
+    p.add_argument("--device", default="cpu", help=f"one of {', '.join(DEVICES)} (cuda:N too)")
+    p.add_argument("--precision", default="fp32", choices=list(PRECISIONS))
+    p.add_argument("--suffix", default="", help="appended to each output's file name")
+    p.add_argument(
+        "--ext",
+        default="auto",
+        choices=["auto", *FORMATS],
+        help="output format (auto: the input's own; PNG for formats we do not write)",
+    )
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (1-100)")
+    p.add_argument(
+        "--png-compression",
+        type=int,
+        default=6,
+        help="zlib level of PNG output, 0 (fastest) to 9 (smallest)",
+    )
+    p.add_argument(
+        "--save-steps",
+        action="store_true",
+        help="also write each intermediate output of a multi-stage generator",
+    )
+    p.add_argument("--overwrite", action="store_true", help="allow replacing input files")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=defaults.max_pixels,
+        help="refuse larger inputs (decompression-bomb guard; 0: no limit)",
+    )
+    p.add_argument("--scale", type=int, help="expected scale: refuse a model with another")
+    p.add_argument(
+        "--arch",
+        help="expected architecture (class like SRVGGNetCompact, or generator config name "
+        "like compact): refuse a model built otherwise",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def expand_inputs(items: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """Files to enhance from files, folders and globs; plus errors for items that match none."""
+    from restorelab.inference.image_io import INPUT_EXTENSIONS
+
+    files: list[Path] = []
+    errors: list[str] = []
+    for item in items:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            found = sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in INPUT_EXTENSIONS
+            )
+            if not found:
+                errors.append(f"no image files in folder {path}")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        elif _GLOB_CHARS & set(item):
+            found = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
+            found = [p for p in found if p.is_file()]
+            if not found:
+                errors.append(f"no files match {item}")
+            files.extend(found)
+        else:
+            errors.append(f"image file not found: {path}")
+    unique: dict[Path, Path] = {}
+    for f in files:
+        unique.setdefault(f.resolve(), f)
+    return list(unique.values()), errors
+
+
+def output_path(src: Path, out_dir: Path, suffix: str, ext: str, step: int | None = None) -> Path:
+    """``OUT/<name>[_step<k>]<suffix>.<ext>``; ``auto`` keeps the input's format."""
+    from restorelab.inference.image_io import FORMATS
+
+    if ext == "auto":
+        ext = src.suffix.lower().lstrip(".")
+        ext = ext if ext in FORMATS else "png"
+    step_part = "" if step is None else f"_step{step}"
+    return out_dir / f"{src.stem}{step_part}{suffix}.{ext}"
+
+
+def check_model(model: object, scale: int | None, arch: str | None, source: Path) -> None:
+    """Refuse a model whose scale or architecture disagrees with ``--scale`` / ``--arch``."""
+    from restorelab.inference.models import Model
+
+    assert isinstance(model, Model)
+    if scale is not None and scale != model.scale:
+        raise ConfigError(f"--scale {scale}, but {source} is a x{model.scale} model")
+    if arch is None:
+        return
+    target = str(model.config.get("_target_", ""))
+    if not target:
+        raise ConfigError(f"--arch {arch}: {source} does not record its architecture")
+    wanted = {arch.lower()}
+    named = Path(_config_dir()) / "generator" / f"{arch}.yaml"
+    if named.is_file():
+        import yaml
+
+        wanted.add(str((yaml.safe_load(named.read_text()) or {}).get("_target_", "")).lower())
+    if target.lower() not in wanted and target.rsplit(".", 1)[-1].lower() not in wanted:
+        raise ConfigError(f"--arch {arch}, but {source} holds a {target.rsplit('.', 1)[-1]}")
+
+
+def _config_dir() -> str:
+    from restorelab.config import config_dir
+
+    return config_dir()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Enhance every input; returns the exit code (0 all done, 1 some images failed)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from restorelab.inference.enhancer import Enhancer, EnhanceSettings
+    from restorelab.inference.image_io import read_photo, write_photo
+
+    settings = EnhanceSettings(args.tile, args.tile_overlap, args.max_pixels)
+    if not 1 <= args.quality <= 100:
+        raise ConfigError(f"--quality must be within 1-100, got {args.quality}")
+    if not 0 <= args.png_compression <= 9:
+        raise ConfigError(f"--png-compression must be within 0-9, got {args.png_compression}")
+    source = args.ckpt or args.model
+    enhancer = Enhancer.from_checkpoint(source, args.device, args.precision, settings)
+    check_model(enhancer.model, args.scale, args.arch, source)
+    if args.save_steps and not enhancer.model.has_stages:
+        raise ConfigError(
+            f"--save-steps: the generator in {source} has no intermediate steps (not a "
+            "multi-stage generator with a stages() method)"
+        )
+    files, failures = expand_inputs(args.inputs)
+    for message in failures:
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+    inputs = {f.resolve() for f in files}
+    written: dict[Path, Path] = {}
+    done = 0
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        disable=args.no_progress,
+        transient=False,
+    ) as progress:
+        images = progress.add_task("images", total=len(files))
+        tiles = progress.add_task("tiles", total=1, visible=False)
+
+        def on_tile(n: int, total: int) -> None:
+            progress.update(tiles, completed=n, total=total, visible=total > 1)
+
+        for src in files:
+            progress.update(images, description=f"images ({src.name})")
+            try:
+                final = output_path(src, args.output, args.suffix, args.ext)
+                _check_destination(final, src, inputs, written, args.overwrite)
+                photo = read_photo(src, settings.max_pixels)
+                outs = enhancer.enhance_photo(photo, steps=args.save_steps, on_tile=on_tile)
+                targets = [
+                    output_path(src, args.output, args.suffix, args.ext, k + 1)
+                    for k in range(len(outs) - 1)
+                ] + [final]
+                for out, dest in zip(outs, targets, strict=True):
+                    _check_destination(dest, src, inputs, written, args.overwrite)
+                    write_photo(out, dest, args.quality, True, args.png_compression)
+                    written[dest.resolve()] = src
+                done += 1
+            except RestorelabError as e:
+                failures.append(str(e))
+                progress.console.print(
+                    f"{PROG}: error: {one_line(e)}", markup=False, highlight=False, soft_wrap=True
+                )
+            progress.advance(images)
+            progress.update(tiles, visible=False)
+    print(f"enhanced {done} of {len(files)} image(s) into {args.output}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _check_destination(
+    dest: Path, src: Path, inputs: set[Path], written: dict[Path, Path], overwrite: bool
+) -> None:
+    """Refuse to replace an input file (without --overwrite) or an output of this run."""
+    resolved = dest.resolve()
+    if resolved in written:
+        raise DataError(
+            f"{src}: output {dest} would replace the output of {written[resolved]}; "
+            "use --suffix or separate runs"
+        )
+    if resolved in inputs and not overwrite:
+        raise DataError(
+            f"{src}: output {dest} is an input file; not overwriting it "
+            "(use another -o folder, --suffix, or pass --overwrite)"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: exit 0 when every image was enhanced, 1 if some failed, 2 on a
+    model or flag error."""
+    args = build_parser().parse_args(argv)
+    code = report_errors(PROG, run, args)
+    raise SystemExit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

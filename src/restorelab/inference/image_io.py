@@ -1,0 +1,347 @@
+"""Reading and writing the photos people actually have, losing nothing on the way.
+
+Unlike the training reader (:mod:`restorelab.data.io`, which reduces everything to 8-bit colour),
+enhancement keeps what the file holds: 16-bit PNGs stay 16-bit (Pillow 13 decodes 16-bit colour
+PNGs to 8 bits, so those are read with pypng, and PNGs are written by :func:`write_png`, which
+streams rows without copying the image), grayscale stays grayscale, an alpha
+channel is kept aside and re-attached, the colour profile and EXIF travel to the output, and a
+JPEG's EXIF orientation is applied before the network sees the pixels.
+
+Files are written to a temporary name in the output folder and renamed into place, so an
+interrupted run never leaves a half-written image, and an input is never overwritten unless the
+caller says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import png  # pypng: 16-bit colour PNG, which Pillow cannot decode without losing bits
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from restorelab.errors import DataError
+
+#: Pillow's format name for each output extension we write.
+FORMATS: dict[str, str] = {
+    "png": "PNG",
+    "jpg": "JPEG",
+    "jpeg": "JPEG",
+    "webp": "WEBP",
+    "tif": "TIFF",
+    "tiff": "TIFF",
+    "bmp": "BMP",
+}
+#: Extensions picked up when a folder is given as input.
+INPUT_EXTENSIONS: tuple[str, ...] = (*(f".{e}" for e in FORMATS), ".ppm", ".pgm")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The PNG writer's zlib level: 6 is zlib's default balance of size and speed.
+_PNG_ZLIB_LEVEL = 6
+
+
+@dataclass
+class Photo:
+    """An image ready for the network, plus everything needed to write it back faithfully.
+
+    Attributes:
+        pixels: (H, W) grayscale or (H, W, 3) colour, uint8 or uint16, orientation applied.
+        alpha: (H, W) alpha channel of the same dtype, or None.
+        icc_profile: the embedded colour profile (bytes), or None.
+        exif: EXIF bytes with the orientation tag removed (it has been applied), or None.
+        format: the Pillow format name of the source ("PNG", "JPEG", ...), or None.
+    """
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None = None
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    format: str | None = None
+
+    @property
+    def gray(self) -> bool:
+        return self.pixels.ndim == 2
+
+    @property
+    def max_value(self) -> int:
+        return 65535 if self.pixels.dtype == np.uint16 else 255
+
+
+def _png_header(path: Path) -> tuple[int, int, int, int] | None:
+    """(width, height, bit depth, colour type) of a PNG file, or None if it is not a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(33)
+    if len(head) < 33 or not head.startswith(_PNG_SIGNATURE) or head[12:16] != b"IHDR":
+        return None
+    width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
+    return width, height, depth, colour
+
+
+def _check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:
+    """The decompression-bomb guard: refuse, by name, an image above ``max_pixels``."""
+    if max_pixels > 0 and width * height > max_pixels:
+        raise DataError(
+            f"{path}: {width}x{height} = {width * height} pixels is above the limit of "
+            f"{max_pixels} pixels (decompression-bomb guard); raise it with --max-pixels N "
+            "(or max_pixels=N in Python, 0 for no limit) if you trust this file"
+        )
+
+
+def _png_chunks(path: Path) -> Iterator[tuple[bytes, bytes]]:
+    """(type, data) of every PNG chunk except IDAT, whose data is skipped unread."""
+    with open(path, "rb") as f:
+        f.seek(len(_PNG_SIGNATURE))
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                return
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"IDAT":
+                f.seek(length + 4, os.SEEK_CUR)
+                continue
+            data = f.read(length)
+            f.seek(4, os.SEEK_CUR)
+            yield kind, data
+            if kind == b"IEND":
+                return
+
+
+def _read_png16(path: Path) -> Photo:
+    """Decode a 16-bit PNG with pypng, keeping all 16 bits, the alpha and the profile."""
+    try:
+        width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+        planes = int(info["planes"])
+        data = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+    except (png.Error, ValueError, OSError, zlib.error) as e:
+        raise DataError(f"corrupt or truncated image {path}: {e}") from e
+    data = data.reshape(height, width, planes)
+    icc = exif = None
+    for kind, chunk in _png_chunks(path):
+        if kind == b"iCCP":
+            name_end = chunk.index(b"\x00")
+            icc = zlib.decompress(chunk[name_end + 2 :])
+        elif kind == b"eXIf":
+            exif = chunk
+    alpha = data[:, :, -1].copy() if info.get("alpha") else None
+    colour = data[:, :, :3] if planes >= 3 else data[:, :, 0]
+    return Photo(np.ascontiguousarray(colour), alpha, icc, exif, "PNG")
+
+
+def _split_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """Pixels and alpha of a decoded Pillow image; the bool says the profile still applies."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(img).astype(np.uint16), None, True
+    if mode == "I":
+        return np.clip(np.asarray(img), 0, 65535).astype(np.uint16), None, True
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        arr = arr * 255.0 if arr.max() <= 1.0 else arr
+        return np.clip(np.rint(arr), 0, 255).astype(np.uint8), None, True
+    if mode == "P":
+        has_alpha = "transparency" in img.info
+        img = img.convert("RGBA" if has_alpha else "RGB")
+        mode = img.mode
+    if mode in ("1", "L"):
+        return np.asarray(img.convert("L")), None, True
+    if mode in ("LA", "La"):
+        arr = np.asarray(img.convert("LA"))
+        return arr[:, :, 0].copy(), arr[:, :, 1].copy(), True
+    if mode in ("RGBA", "RGBa", "PA"):
+        arr = np.asarray(img.convert("RGBA"))
+        return arr[:, :, :3].copy(), arr[:, :, 3].copy(), True
+    # CMYK, YCbCr, LAB, HSV: converted to RGB, so a profile describing them no longer fits
+    return np.asarray(img.convert("RGB")), None, mode == "RGB"
+
+
+def read_photo(path: str | Path, max_pixels: int = 0) -> Photo:
+    """Read an image file for enhancement.
+
+    Args:
+        path: the image file (PNG, JPEG, WebP, TIFF, BMP, PPM/PGM).
+        max_pixels: refuse images with more pixels than this (0: no limit); checked from the
+            header, before any pixel is decoded.
+
+    Raises:
+        DataError: naming the file: missing, not an image, truncated, or above ``max_pixels``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image file not found: {path}")
+    header = _png_header(path)
+    if header is not None and header[2] == 16:
+        _check_pixels(path, header[0], header[1], max_pixels)
+        return _read_png16(path)
+    saved_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # our own guard below names the file and the flag
+    try:
+        with Image.open(path) as img:
+            _check_pixels(path, img.width, img.height, max_pixels)
+            fmt = img.format
+            img.load()
+            icc = img.info.get("icc_profile")
+            oriented = ImageOps.exif_transpose(img)
+            exif = oriented.info.get("exif") or None
+            if exif is None and len(oriented.getexif()):
+                exif = oriented.getexif().tobytes()
+            pixels, alpha, keep_icc = _split_pil(oriented)
+    except UnidentifiedImageError as e:
+        raise DataError(f"not a readable image: {path}") from e
+    except (OSError, SyntaxError, ValueError, struct.error, zlib.error) as e:
+        raise DataError(f"corrupt or truncated image {path}: {e}") from e
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved_limit
+    return Photo(
+        np.ascontiguousarray(pixels),
+        alpha,
+        icc if keep_icc and icc else None,
+        exif if isinstance(exif, bytes) else None,
+        fmt,
+    )
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def write_png(
+    f: object,
+    planes: np.ndarray,
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+    level: int = _PNG_ZLIB_LEVEL,
+) -> None:
+    """Write an 8- or 16-bit PNG (gray, gray+alpha, RGB, RGBA) row by row to binary file ``f``.
+
+    Pillow cannot write 16-bit colour, and for 8 bits it first copies the array into its own
+    4-bytes-per-pixel storage (1 GB for a 16384x16384 RGB output); streaming rows straight from
+    the array through zlib needs no second copy. Rows use PNG's "Up" filter (difference to the
+    row above), which compresses photographs well and is one vectorized subtraction per row.
+    """
+    height, width = planes.shape[:2]
+    n = 1 if planes.ndim == 2 else planes.shape[2]
+    depth = 16 if planes.dtype == np.uint16 else 8
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[n]
+    write = f.write  # type: ignore[attr-defined]
+    write(_PNG_SIGNATURE)
+    write(_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)))
+    if icc_profile:
+        write(_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(icc_profile)))
+    if exif:
+        write(_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
+    packer = zlib.compressobj(level)
+    rows = planes.reshape(height, width * n)
+    # byte rows: 16-bit samples big-endian, as PNG stores them
+    as_bytes = (lambda r: r.astype(">u2").view(np.uint8)) if depth == 16 else (lambda r: r)
+    previous = None
+    pending: list[bytes] = []
+    size = 0
+    for y in range(height):
+        row = as_bytes(rows[y])
+        if previous is None:
+            data = b"\x00" + row.tobytes()
+        else:
+            data = b"\x02" + np.subtract(row, previous, dtype=np.uint8).tobytes()
+        previous = row
+        piece = packer.compress(data)
+        if piece:
+            pending.append(piece)
+            size += len(piece)
+        if size >= 1 << 20:
+            write(_chunk(b"IDAT", b"".join(pending)))
+            pending, size = [], 0
+    pending.append(packer.flush())
+    write(_chunk(b"IDAT", b"".join(pending)))
+    write(_chunk(b"IEND", b""))
+
+
+def _merge(pixels: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    if alpha is None:
+        return pixels
+    colour = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    return np.concatenate([colour, alpha[:, :, None]], axis=2)
+
+
+def _encode(f: object, photo: Photo, fmt: str, quality: int, png_compression: int) -> None:
+    """Encode ``photo`` in ``fmt`` to the binary file ``f``."""
+    if photo.pixels.dtype == np.uint16 and fmt != "PNG":
+        raise DataError(
+            f"a 16-bit image cannot be written as {fmt} without losing bits: use --ext png"
+        )
+    if fmt == "PNG":
+        planes = _merge(photo.pixels, photo.alpha)
+        write_png(f, planes, photo.icc_profile, photo.exif, png_compression)
+        return
+    if photo.alpha is not None and fmt == "JPEG":
+        raise DataError("JPEG cannot keep the alpha channel: use --ext png, webp or tiff")
+    img = Image.fromarray(_merge(photo.pixels, photo.alpha))
+    if fmt == "WEBP" and img.mode in ("L", "LA"):
+        img = img.convert("RGBA" if img.mode == "LA" else "RGB")  # WebP has no gray mode
+    if fmt == "BMP" and img.mode == "LA":
+        img = img.convert("RGBA")
+    options: dict[str, object] = {}
+    if photo.icc_profile and fmt != "BMP":
+        options["icc_profile"] = photo.icc_profile
+    if photo.exif and fmt in ("JPEG", "WEBP", "PNG", "TIFF"):
+        options["exif"] = photo.exif
+    if fmt in ("JPEG", "WEBP"):
+        options["quality"] = quality
+    if fmt == "TIFF":
+        options["compression"] = "tiff_lzw"
+    img.save(f, format=fmt, **options)  # type: ignore[arg-type]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_photo(
+    photo: Photo,
+    path: str | Path,
+    quality: int = 95,
+    overwrite: bool = False,
+    png_compression: int = _PNG_ZLIB_LEVEL,
+) -> Path:
+    """Write ``photo`` to ``path`` atomically: a temporary file in the same folder, renamed.
+
+    Args:
+        photo: pixels (+ alpha, profile, EXIF) to write.
+        path: destination; its extension picks the format.
+        quality: JPEG/WebP quality (1-100).
+        overwrite: replace an existing file at ``path``.
+        png_compression: zlib level of PNG output, 0 (none, fastest) to 9 (smallest).
+
+    Raises:
+        DataError: unknown extension, existing file without ``overwrite``, or content the
+            format cannot hold (16 bits outside PNG, alpha in JPEG).
+    """
+    path = Path(path)
+    ext = path.suffix.lower().lstrip(".")
+    if ext not in FORMATS:
+        raise DataError(f"{path}: cannot write .{ext} files (known: {', '.join(FORMATS)})")
+    if path.exists() and not overwrite:
+        raise DataError(f"{path} exists: not overwriting it (pass --overwrite to replace it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _encode(f, photo, FORMATS[ext], quality, png_compression)
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes it private; use the usual mode
+        os.replace(tmp_name, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        if isinstance(e, DataError):
+            raise DataError(f"{path}: {e}") from None
+        if isinstance(e, (OSError, ValueError)):
+            raise DataError(f"cannot write {path}: {e}") from e
+        raise
+    return path

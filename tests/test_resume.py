@@ -1,0 +1,126 @@
+"""Resume: a run killed with SIGKILL and resumed ends bit-identical to an uninterrupted one.
+
+Training runs in subprocesses through the real CLI (``python -m restorelab.train``), which is
+what a user or a SLURM requeue does; the kill is a real SIGKILL at a random step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from restorelab.checkpoint import load_checkpoint
+from restorelab.wandb_offline import find_run_files, iter_records
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_STEPS = 10
+# tiny and deterministic: 7 training images, batches of 2 -> 3 batches per epoch, so the run
+# crosses epoch boundaries; noise makes the degradation's own random stream matter
+COMMON = [
+    "generator.num_feat=8",
+    "generator.num_conv=2",
+    "data.batch_size=2",
+    "data.patch_size=32",
+    "data.repeat=1",
+    "data.val_names=[coffee]",
+    "+degradation.stages.noise._target_=restorelab.degradations.GaussianNoise",
+    "+degradation.stages.noise.sigma=[1,10]",
+    f"trainer.max_steps={MAX_STEPS}",
+    "trainer.val_check_interval=4",
+    "trainer.precision=32-true",
+    "trainer.max_time=null",
+    "trainer.deterministic=true",
+    "trainer.enable_model_summary=false",
+    "trainer.enable_progress_bar=false",
+    "trainer.log_every_n_steps=1",
+    "~callbacks.rich_progress_bar",
+    "~callbacks.image_grid",
+    "callbacks.last_checkpoint.every_n_train_steps=2",
+]
+
+
+def train_cli(args: list[str], outputs: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m restorelab.train ARGS`` from the repository root, runs under ``outputs``."""
+    env = {**os.environ, "RESTORELAB_OUTPUTS": str(outputs), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "restorelab.train", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def wandb_run_ids(run: Path) -> list[str]:
+    """The run id of every W&B run file under ``run`` (an ``offline-run-*`` directory)."""
+    ids = []
+    for path in find_run_files(run):
+        for record in iter_records(path, allow_truncated=True):
+            if record.WhichOneof("record_type") == "run":
+                ids.append(record.run.run_id)
+                break
+    return ids
+
+
+@pytest.mark.slow
+def test_sigkill_at_a_random_step_then_resume_is_bit_identical(tmp_path: Path) -> None:
+    kill_step = random.Random(6).randint(3, MAX_STEPS - 2)  # seeded: the same "random" step
+    full = tmp_path / "full"
+    ok(train_cli([*COMMON, "logger=csv", f"hydra.run.dir={full}"], tmp_path / "elsewhere"))
+
+    outputs = tmp_path / "outputs"
+    killed = train_cli(
+        [
+            *COMMON,
+            "+callbacks.kill._target_=tests.resume_helpers.KillAtStep",
+            f"+callbacks.kill.step={kill_step}",
+        ],
+        outputs,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    (run,) = (outputs / "train" / "runs").iterdir()
+    step_at_kill = load_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"]
+    assert 0 < step_at_kill <= kill_step < MAX_STEPS
+    assert not (run / "metrics.json").exists()
+
+    resumed = ok(train_cli(["resume=latest", "~callbacks.kill"], outputs))
+    assert f"Run directory: {run}" in resumed.stdout
+    assert [p.name for p in (outputs / "train" / "runs").iterdir()] == [run.name]  # no new dir
+    assert len(list((run / ".hydra").glob("resume-*/overrides.yaml"))) == 1
+    # the resume continued the same W&B run: a second offline dir with the same id (the killed
+    # run's own file lost its unflushed records with the process)
+    dirs = sorted((run / "wandb").glob("offline-run-*"))
+    assert len(dirs) == 2 and len({d.name.rsplit("-", 1)[1] for d in dirs}) == 1
+    assert wandb_run_ids(dirs[1]) == [dirs[0].name.rsplit("-", 1)[1]]
+
+    a = load_checkpoint(full / "checkpoints" / "last.ckpt")
+    b = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    assert a["global_step"] == b["global_step"] == MAX_STEPS
+    gen_a = {k: v for k, v in a["state_dict"].items() if k.startswith("generator.")}
+    gen_b = {k: v for k, v in b["state_dict"].items() if k.startswith("generator.")}
+    assert gen_a.keys() == gen_b.keys() and gen_a
+    for key in gen_a:
+        assert torch.equal(gen_a[key], gen_b[key]), key
+    for sa, sb in zip(
+        a["optimizer_states"][0]["state"].values(),
+        b["optimizer_states"][0]["state"].values(),
+        strict=True,
+    ):
+        assert torch.equal(sa["exp_avg"], sb["exp_avg"]) and torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
+    metrics_a = json.loads((full / "metrics.json").read_text())
+    metrics_b = json.loads((run / "metrics.json").read_text())
+    assert metrics_a == metrics_b  # exactly equal floats, not approximately
