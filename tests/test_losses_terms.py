@@ -115,7 +115,7 @@ def test_perceptual_loss_on_a_random_vgg19() -> None:
 
 
 def test_perceptual_before_and_after_activation_differ() -> None:
-    sr, gt = _pair()
+    sr, _ = _pair()
     torch.manual_seed(0)
     before = VGGFeatureExtractor(["conv1_2", "relu1_2"], weights=None)(sr)
     assert (before["conv1_2"] < 0).any()  # ESRGAN's choice keeps the negative responses
@@ -148,7 +148,7 @@ def test_missing_vgg19_weights_say_which_file_to_put_where(tmp_path, monkeypatch
     assert str(expected) in message
     assert "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in message
     assert "loss.terms.perceptual.weights" in message
-    with pytest.raises(ConfigError, match="weights file not found: /nowhere/vgg.pth"):
+    with pytest.raises(ConfigError, match=r"weights file not found: /nowhere/vgg\.pth"):
         PerceptualLoss(weights="/nowhere/vgg.pth")
 
 

@@ -69,8 +69,9 @@ class LPIPS(nn.Module):
             raise ConfigError(f"callbacks.perceptual_metric.lin_weights: file not found: {path}")
         state = torch.load(path, map_location="cpu", weights_only=True)
         try:
-            for k, lin in enumerate(self.lins):
-                lin.weight.data.copy_(state[f"lin{k}.model.1.weight"])
+            self.lins.load_state_dict(
+                {f"{k}.weight": state[f"lin{k}.model.1.weight"] for k in range(len(self.lins))}
+            )
         except (KeyError, RuntimeError) as e:
             raise ConfigError(f"{path} is not an LPIPS-VGG lin-weights file: {e}") from e
         self.register_buffer("shift", torch.tensor(LPIPS_SHIFT).view(1, 3, 1, 1), False)

@@ -53,6 +53,7 @@ __all__ = [
     "read_config",
     "read_history",
     "read_summary",
+    "read_tables",
 ]
 
 #: File header: ident ``:W&B``, magic ``0xBEE1`` (little-endian uint16), version 0.
@@ -288,3 +289,64 @@ def read_config(path: str | Path, *, allow_truncated: bool = False) -> dict[str,
         elif kind == "config":
             _apply(path, config, record.config.update, record.config.remove)
     return config
+
+
+def _table_artifacts(path: Path, key: str) -> list[dict[str, str]]:
+    """For each ``run_table`` artifact holding ``<key>.table.json``: entry path -> local file."""
+    found = []
+    for record in iter_records(path):
+        if record.WhichOneof("record_type") != "artifact" or record.artifact.type != "run_table":
+            continue
+        entries = {e.path: e.local_path for e in record.artifact.manifest.contents}
+        if f"{key}.table.json" in entries:
+            found.append(entries)
+    return found
+
+
+def _load_json(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise ValueError(f"{what} points to {path}, which is missing")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_tables(path: str | Path, key: str) -> list[dict[str, Any]]:
+    """Return every ``wandb.Table`` logged under ``key``, in logging order.
+
+    A logged table is a history entry ``{key: {"_type": "table-file", "path": ...}}`` (read
+    here as ``key/_type`` and ``key/path``) naming a JSON file ``{"columns", "data"}`` under the
+    run's ``files/``. A table with images is also logged as a ``run_table`` artifact, whose
+    manifest maps ``<key>.table.json`` and ``media/images/*.png`` to local files (offline, in
+    W&B's artifact staging directory until ``wandb sync``); there the image cells are
+    ``{"_type": "image-file", "path": ...}`` instead of the placeholder ``"Image"`` of the run
+    file, so rows are read from the artifact when there is one per table.
+
+    Each result is ``{"step": trainer/global_step (else _step), "columns": [...],
+    "rows": [{column: value}]}``; an image cell gets ``"file"``: the absolute path of its PNG.
+    """
+    path = Path(path)
+    files = path.parent / "files"
+    logged = [row for row in read_history(path) if row.get(f"{key}/_type") == "table-file"]
+    artifacts = _table_artifacts(path, key)
+    use_artifacts = len(artifacts) == len(logged)
+    tables = []
+    for n, row in enumerate(logged):
+        what = f"{path}: table {key!r}"
+        if use_artifacts:
+            entries = artifacts[n]
+            table = _load_json(Path(entries[f"{key}.table.json"]), what)
+        else:
+            entries = {}
+            table = _load_json(files / str(row[f"{key}/path"]), what)
+        columns = list(table["columns"])
+        rows = []
+        for values in table["data"]:
+            cells = {}
+            for column, value in zip(columns, values, strict=True):
+                if isinstance(value, dict) and "path" in value:
+                    local = entries.get(str(value["path"]), str(files / str(value["path"])))
+                    value = {**value, "file": local}
+                cells[column] = value
+            rows.append(cells)
+        step = row.get("trainer/global_step", row.get("_step"))
+        tables.append({"step": step, "columns": columns, "rows": rows})
+    return tables

@@ -26,6 +26,7 @@ __all__ = [
     "check_prob",
     "check_range",
     "check_weights",
+    "prefixed",
     "select_samples",
     "uniform",
 ]
@@ -108,6 +109,18 @@ def check_range(
     if maximum is not None and high > maximum:
         raise DegradationError(f"{owner}: `{name}` must be <= {maximum:g}, got {list(value)!r}.")
     return low, high
+
+
+def prefixed(key: str, error: Exception) -> DegradationError:
+    """``error`` with the config ``key`` of the stage put in front of its message.
+
+    A nested stage (:class:`RandomOrder`'s groups) already starts its message with its own
+    ``groups.<group>.<name>`` key, which is appended to ``key`` with a dot so the message names
+    one full config path.
+    """
+    message = str(error)
+    sep = "." if message.startswith("groups.") else ": "
+    return DegradationError(f"{key}{sep}{message}")
 
 
 def check_odd(owner: str, name: str, value: int, minimum: int = 1) -> int:

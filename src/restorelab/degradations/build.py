@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
-from restorelab.degradations.base import DegradationError, Stage
+from restorelab.degradations.base import DegradationError, Stage, prefixed
 
 __all__ = ["build_stage"]
 
@@ -73,10 +73,7 @@ def build_stage(key: str, spec: Any) -> Stage | None:
     try:
         return cls(**kwargs)
     except DegradationError as exc:
-        message = str(exc)
-        # A nested stage (RandomOrder's groups) already names its own key: extend the path.
-        sep = "." if message.startswith("groups.") else ": "
-        raise DegradationError(f"{key}{sep}{message}") from None
+        raise prefixed(key, exc) from None
 
 
 def _locate(target: str) -> Any:

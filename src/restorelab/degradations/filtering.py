@@ -13,7 +13,7 @@ from torch import Tensor
 
 __all__ = [
     "crop_kernels",
-    "crop_to_support",
+    "support_reach",
     "filter_per_sample",
     "filter_per_sample_separable",
 ]
@@ -40,23 +40,19 @@ def crop_kernels(kernel: Tensor, height: int, width: int) -> Tensor:
     return cut * (kernel.sum(dim=dims, keepdim=True) / cut.sum(dim=dims, keepdim=True))
 
 
-def crop_to_support(kernel: Tensor) -> Tensor:
-    """Cut a :math:`(B, K, K)` stack to the smallest centred odd square holding every nonzero tap.
+def support_reach(kernel: Tensor) -> Tensor:
+    """Per kernel of a :math:`(B, K, K)` stack, the half-size of its centred nonzero square.
 
-    Kernels drawn with random sizes live on the largest grid; when a batch happens to hold only
-    small ones, convolving with the zero border is wasted work (a 9-tap kernel on a 21-tap grid
-    is 5.4x the multiply-adds). The result is unchanged.
+    A kernel of reach ``r`` is unchanged when cut to ``2r + 1`` taps. Kernels drawn with random
+    sizes live on the largest grid; convolving a 9-tap kernel over a 21-tap grid is 5.4x the
+    multiply-adds, so callers group samples by reach and cut each group's kernels.
     """
-    size = kernel.shape[-1]
-    half = size // 2
-    nonzero = kernel.ne(0).any(dim=0)
-    if not bool(nonzero.any()):
-        return kernel[:, half : half + 1, half : half + 1]
-    rows = nonzero.any(dim=1).nonzero().squeeze(1)
-    cols = nonzero.any(dim=0).nonzero().squeeze(1)
-    reach = int(torch.stack([half - rows.min(), rows.max() - half, half - cols.min(),
-                             cols.max() - half]).max())
-    return kernel[:, half - reach : half + reach + 1, half - reach : half + reach + 1]
+    half = kernel.shape[-1] // 2
+    offsets = (torch.arange(kernel.shape[-1], device=kernel.device) - half).abs()
+    nonzero = kernel.ne(0)
+    rows = (nonzero.any(dim=2) * offsets).amax(dim=1)
+    cols = (nonzero.any(dim=1) * offsets).amax(dim=1)
+    return torch.maximum(rows, cols)
 
 
 def filter_per_sample(x: Tensor, kernel: Tensor) -> Tensor:

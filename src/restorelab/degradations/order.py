@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from restorelab.degradations.base import DegradationError, Stage
+from restorelab.degradations.base import DegradationError, Stage, prefixed
 from restorelab.degradations.build import build_stage
 
 __all__ = ["RandomOrder"]
@@ -69,7 +69,7 @@ class RandomOrder(Stage):
                 try:
                     height, width = stage.check_input_size(height, width)
                 except DegradationError as exc:
-                    raise DegradationError(f"groups.{group}.{name}: {exc}") from None
+                    raise prefixed(f"groups.{group}.{name}", exc) from None
         return height, width
 
     def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import get_worker_info
 
-from restorelab.degradations.base import DegradationError, Stage
+from restorelab.degradations.base import DegradationError, Stage, prefixed
 from restorelab.degradations.build import build_stage
 from restorelab.degradations.context import using_gt_size
 
@@ -108,7 +108,7 @@ class Degradation(nn.Module):
             try:
                 height, width = stage.check_input_size(height, width)
             except DegradationError as exc:
-                raise DegradationError(f"degradation.stages.{name}: {exc}") from None
+                raise prefixed(f"degradation.stages.{name}", exc) from None
         return height, width
 
     def reseed(self, seed: int) -> None:

@@ -22,9 +22,9 @@ from restorelab.degradations.base import (
     uniform,
 )
 from restorelab.degradations.filtering import (
-    crop_to_support,
     filter_per_sample,
     filter_per_sample_separable,
+    support_reach,
 )
 from restorelab.degradations.kernels import (
     defocus_kernels,
@@ -272,28 +272,38 @@ def apply_kernels(
     separable: Tensor | None = None,
     profile: Tensor | None = None,
 ) -> Tensor:
-    """Filter the ``chosen`` samples with their kernels; separable ones in two 1-D passes.
+    """Filter the ``chosen`` samples with their kernels, each cut to its own support.
 
-    Samples not chosen are returned untouched and cost nothing; the dense convolution is cut to
-    the largest support among the samples that need it.
+    Samples not chosen are returned untouched and cost nothing. The others are grouped by the
+    support of their kernel (Real-ESRGAN draws sizes 7..21, so the mean kernel has half the taps
+    of a 21x21 one) and each group is filtered in one grouped convolution; samples marked
+    ``separable`` (isotropic Gaussians, the outer product of their ``profile``) take two 1-D
+    passes instead of one 2-D one.
+
+    Shape:
+        - x: :math:`(B, C, H, W)`
+        - kernels: :math:`(B, K, K)`; chosen, separable: :math:`(B,)` bool; profile: :math:`(B, K)`
+        - Output: :math:`(B, C, H, W)`
     """
     if separable is None or profile is None:
         separable = torch.zeros_like(chosen)
+    half = kernels.shape[-1] // 2
+    reach = support_reach(kernels)
     out = x
-    dense_idx = (chosen & ~separable).nonzero().squeeze(1)
-    sep_idx = (chosen & separable).nonzero().squeeze(1)
-    if dense_idx.numel():
-        picked = crop_to_support(kernels.index_select(0, dense_idx))
-        out = out.index_copy(0, dense_idx, filter_per_sample(x.index_select(0, dense_idx), picked))
-    if sep_idx.numel():
-        assert profile is not None
-        taps = profile.index_select(0, sep_idx)
-        half = taps.shape[-1] // 2
-        used = taps.ne(0).any(dim=0).nonzero().squeeze(1)
-        reach = int((used - half).abs().max()) if used.numel() else 0
-        taps = taps[:, half - reach : half + reach + 1]
-        blurred = filter_per_sample_separable(x.index_select(0, sep_idx), taps, taps)
-        out = out.index_copy(0, sep_idx, blurred)
+    for r in torch.unique(reach[chosen]).tolist():
+        group = chosen & (reach == r)
+        window = slice(half - r, half + r + 1)
+        dense_idx = (group & ~separable).nonzero().squeeze(1)
+        if dense_idx.numel():
+            cut = kernels.index_select(0, dense_idx)[:, window, window]
+            filtered = filter_per_sample(x.index_select(0, dense_idx), cut)
+            out = out.index_copy(0, dense_idx, filtered)
+        sep_idx = (group & separable).nonzero().squeeze(1)
+        if sep_idx.numel():
+            assert profile is not None
+            taps = profile.index_select(0, sep_idx)[:, window]
+            filtered = filter_per_sample_separable(x.index_select(0, sep_idx), taps, taps)
+            out = out.index_copy(0, sep_idx, filtered)
     return out
 
 
