@@ -27,9 +27,12 @@ and the helpers it calls, step for step:
   which favours the baseline: restorelab's timing includes drawing its kernels.
 
 Rounds alternate restorelab and baseline, with and without sharpening, so machine noise hits
-both. Each batch takes random branches (a first resize to 0.15x makes the rest ~100x cheaper
+both; in each round the baseline resizes to the sizes restorelab's random resizes drew (paired
+rounds: both sides process images of the same sizes). Each batch takes random branches (a first resize to 0.15x makes the rest ~100x cheaper
 than one to 1.5x), so images/s is total images over total time of the timed rounds: the mean
-rate, which is what a training run sees; use enough rounds for the branches to average out. Last line of stdout is JSON::
+rate, which is what a training run sees; use enough rounds for the branches to average out.
+CPU time (all threads) is reported beside wall time: on a shared machine it is the steadier
+measure of the work each side does. Last line of stdout is JSON::
 
     {"pipeline": "realesrgan", "images_per_s": ..., "images_per_s_with_usm": ...,
      "basicsr_style_images_per_s": ..., "basicsr_style_images_per_s_with_usm": ...,
@@ -54,11 +57,19 @@ from hydra.utils import instantiate
 from torch import Tensor
 
 from restorelab.config import config_dir, register_resolvers
+from restorelab.data.sources import EmbeddedSource
 from restorelab.degradations import Degradation, jpeg_compress, usm_sharp
 
 SCALE = 4
 # Real-ESRGAN options (options/train_realesrgan_x4plus.yml and the RealESRGANDataset options).
-KERNEL_LIST = ["iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso"]
+KERNEL_LIST = [
+    "iso",
+    "aniso",
+    "generalized_iso",
+    "generalized_aniso",
+    "plateau_iso",
+    "plateau_aniso",
+]
 KERNEL_PROB = [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
 KERNEL_RANGE = [2 * v + 1 for v in range(3, 11)]  # 7..21
 FIRST = {"sigma": (0.2, 3.0), "sinc_prob": 0.1}
@@ -123,8 +134,10 @@ def baseline_kernels(batch: int, rng: random.Random) -> tuple[Tensor, Tensor, Te
         for _ in range(batch):
             size = rng.choice(KERNEL_RANGE)
             if rng.random() < options["sinc_prob"]:  # type: ignore[operator]
-                omega = rng.uniform(math.pi / 3, math.pi) if size < 13 else rng.uniform(
-                    math.pi / 5, math.pi
+                omega = (
+                    rng.uniform(math.pi / 3, math.pi)
+                    if size < 13
+                    else rng.uniform(math.pi / 5, math.pi)
                 )
                 k = _np_sinc(size, omega)
             else:
@@ -135,7 +148,9 @@ def baseline_kernels(batch: int, rng: random.Random) -> tuple[Tensor, Tensor, Te
     finals = []
     for _ in range(batch):
         if rng.random() < FINAL_SINC_PROB:
-            finals.append(_pad21(_np_sinc(rng.choice(KERNEL_RANGE), rng.uniform(math.pi / 3, math.pi))))
+            finals.append(
+                _pad21(_np_sinc(rng.choice(KERNEL_RANGE), rng.uniform(math.pi / 3, math.pi)))
+            )
         else:
             pulse = np.zeros((21, 21))
             pulse[10, 10] = 1
@@ -146,7 +161,7 @@ def baseline_kernels(batch: int, rng: random.Random) -> tuple[Tensor, Tensor, Te
 
 # --------------------------------------------------------------- baseline: the batch path
 def filter2d(img: Tensor, kernel: Tensor) -> Tensor:
-    """BasicSR-style ``filter2D``: reflect pad, then one conv (grouped when kernels are per sample)."""
+    """BasicSR-style ``filter2D``: reflect pad, one conv (grouped for per-sample kernels)."""
     k = kernel.size(-1)
     b, c, h, w = img.size()
     img = F.pad(img, (k // 2, k // 2, k // 2, k // 2), mode="reflect")
@@ -155,7 +170,8 @@ def filter2d(img: Tensor, kernel: Tensor) -> Tensor:
         out = F.conv2d(img.view(b * c, 1, ph, pw), kernel.view(1, 1, k, k))
         return out.view(b, c, h, w)
     out = F.conv2d(
-        img.view(1, b * c, ph, pw), kernel.view(b, 1, k, k).repeat(1, c, 1, 1).view(b * c, 1, k, k),
+        img.view(1, b * c, ph, pw),
+        kernel.view(b, 1, k, k).repeat(1, c, 1, 1).view(b * c, 1, k, k),
         groups=b * c,
     )
     return out.view(b, c, h, w)
@@ -173,7 +189,9 @@ def baseline_usm(img: Tensor, kernel: Tensor) -> Tensor:
 
 def _gaussian_noise(img: Tensor, sigma_range: tuple[float, float], gen: torch.Generator) -> Tensor:
     b = img.size(0)
-    sigma = (torch.rand(b, generator=gen) * (sigma_range[1] - sigma_range[0]) + sigma_range[0]) / 255
+    sigma = (
+        torch.rand(b, generator=gen) * (sigma_range[1] - sigma_range[0]) + sigma_range[0]
+    ) / 255
     gray = (torch.rand(b, generator=gen) < GRAY_NOISE_PROB).float().view(b, 1, 1, 1)
     noise = torch.randn(img.size(), generator=gen) * sigma.view(b, 1, 1, 1)
     noise_gray = torch.randn(b, 1, *img.shape[2:], generator=gen) * sigma.view(b, 1, 1, 1)
@@ -200,10 +218,19 @@ def _poisson_noise(img: Tensor, scale_range: tuple[float, float], gen: torch.Gen
 
 
 def baseline_pipeline(
-    gt: Tensor, kernels: tuple[Tensor, Tensor, Tensor], usm: Tensor | None, rng: random.Random,
+    gt: Tensor,
+    kernels: tuple[Tensor, Tensor, Tensor],
+    usm: Tensor | None,
+    rng: random.Random,
     gen: torch.Generator,
+    sizes: Sequence[tuple[int, int]] = (),
 ) -> Tensor:
-    """Re-implementation of BasicSR ``RealESRGANModel.feed_data``'s degradation (x4)."""
+    """Re-implementation of BasicSR ``RealESRGANModel.feed_data``'s degradation (x4).
+
+    ``sizes``: the outputs of the two random resizes restorelab drew in the same round, so both
+    sides work on images of the same sizes (the largest source of round-to-round variance);
+    without them the sizes are drawn here, as BasicSR draws them.
+    """
     if usm is not None:
         gt = baseline_usm(gt, usm)
     ori_h, ori_w = gt.shape[-2:]
@@ -214,11 +241,15 @@ def baseline_pipeline(
             out = filter2d(out, kernel)
         probs, bounds = RESIZE[order]
         updown = rng.choices(["up", "down", "keep"], probs)[0]
-        scale = rng.uniform(1, bounds[1]) if updown == "up" else (
-            rng.uniform(bounds[0], 1) if updown == "down" else 1
+        scale = (
+            rng.uniform(1, bounds[1])
+            if updown == "up"
+            else (rng.uniform(bounds[0], 1) if updown == "down" else 1)
         )
         mode = rng.choice(["area", "bilinear", "bicubic"])
-        if order == 0:
+        if sizes:
+            out = F.interpolate(out, size=sizes[order], mode=mode)
+        elif order == 0:
             out = F.interpolate(out, scale_factor=scale, mode=mode)
         else:
             size = (int(ori_h / SCALE * scale), int(ori_w / SCALE * scale))
@@ -257,11 +288,35 @@ def build_ours(overrides: Sequence[str], usm: bool) -> Degradation:
     return degradation
 
 
-def timed(fn: Callable[[], Tensor]) -> float:
-    start = time.perf_counter()
+def record_resize_sizes(degradation: Degradation) -> list[tuple[int, int]]:
+    """A list that receives the output size of each random resize of every call (in order)."""
+    sizes: list[tuple[int, int]] = []
+    for name in ("resize1", "resize2"):
+        degradation.stages[name].register_forward_hook(
+            lambda _m, _i, out: sizes.append((int(out.shape[-2]), int(out.shape[-1])))
+        )
+    return sizes
+
+
+def timed(fn: Callable[[], Tensor]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of all threads) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
     out = fn()
     assert out.shape[-1] > 0
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def photo_patches(batch: int, size: int, seed: int) -> Tensor:
+    """Random ``size`` crops of the embedded training photographs, float in [0, 1]."""
+    source = EmbeddedSource(["astronaut", "chelsea", "rocket", "motorcycle_left", "retina"])
+    rng = np.random.default_rng(seed)
+    crops = []
+    for i in range(batch):
+        img = source[i % len(source)].gt
+        top = int(rng.integers(0, img.shape[0] - size + 1))
+        left = int(rng.integers(0, img.shape[1] - size + 1))
+        crops.append(torch.from_numpy(img[top : top + size, left : left + size].copy()))
+    return (torch.stack(crops).permute(0, 3, 1, 2).float() / 255.0).contiguous()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -270,17 +325,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    ours = {False: build_ours(args.overrides, usm=False), True: build_ours(args.overrides, usm=True)}
+    ours = {usm: build_ours(args.overrides, usm=usm) for usm in (False, True)}
+    sizes = {usm: record_resize_sizes(ours[usm]) for usm in (False, True)}
     gen = torch.Generator().manual_seed(0)
-    gt = torch.round(torch.rand(args.batch, 3, args.size, args.size, generator=gen) * 255) / 255
-    # Photo-like content (smooth, so the USM mask is sparse as on real images): blur the noise.
-    gt = F.avg_pool2d(F.pad(gt, (3, 3, 3, 3), mode="reflect"), 7, stride=1)
+    gt = photo_patches(args.batch, args.size, seed=0)
     rng = random.Random(0)
     ax = torch.arange(USM_SIZE, dtype=torch.float64) - USM_SIZE // 2
     g = torch.exp(-0.5 * (ax / USM_SIGMA) ** 2)
@@ -290,22 +346,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Same result check: separable USM (restorelab) against the dense 51x51 one (BasicSR).
     usm_diff = float((usm_sharp(gt[:2]) - baseline_usm(gt[:2], usm_dense)).abs().max())
 
-    times: dict[str, list[float]] = {"ours": [], "ours_usm": [], "base": [], "base_usm": []}
+    wall: dict[str, list[float]] = {"ours": [], "ours_usm": [], "base": [], "base_usm": []}
+    cpu: dict[str, list[float]] = {k: [] for k in wall}
     for r in range(args.warmup + args.rounds):
         kernels = baseline_kernels(args.batch, rng)  # drawn "in the workers", untimed
-        t = {
-            "ours": timed(lambda: ours[False](gt)),
-            "base": timed(lambda: baseline_pipeline(gt, kernels, None, rng, gen)),
-            "ours_usm": timed(lambda: ours[True](gt)),
-            "base_usm": timed(lambda: baseline_pipeline(gt, kernels, usm_dense, rng, gen)),
+        sizes[False].clear()
+        sizes[True].clear()
+        calls: dict[str, Callable[[], Tensor]] = {
+            "ours": lambda: ours[False](gt),
+            "base": lambda k=kernels: baseline_pipeline(gt, k, None, rng, gen, sizes[False]),
+            "ours_usm": lambda: ours[True](gt),
+            "base_usm": lambda k=kernels: baseline_pipeline(
+                gt, k, usm_dense, rng, gen, sizes[True]
+            ),
         }
+        t = {name: timed(call) for name, call in calls.items()}  # in order: ours, then base
         if r >= args.warmup:
-            for k, v in t.items():
-                times[k].append(v)
-        print(f"round {r}{' (warm-up)' if r < args.warmup else ''}: "
-              + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in t.items()), file=sys.stderr)
+            for name, (w, c) in t.items():
+                wall[name].append(w)
+                cpu[name].append(c)
+        note = " (warm-up)" if r < args.warmup else ""
+        summary = ", ".join(
+            f"{k} {w * 1000:.0f} ms ({c * 1000:.0f} cpu)" for k, (w, c) in t.items()
+        )
+        print(f"round {r}{note}: {summary}", file=sys.stderr)
 
-    rate = {k: args.batch * len(v) / sum(v) for k, v in times.items()}
+    rate = {k: args.batch * len(v) / sum(v) for k, v in wall.items()}
+    cpu_rate = {k: args.batch * len(v) / sum(v) for k, v in cpu.items()}
     result = {
         "pipeline": "realesrgan",
         "images_per_s": round(rate["ours"], 2),
@@ -314,6 +381,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "basicsr_style_images_per_s_with_usm": round(rate["base_usm"], 2),
         "ratio": round(rate["ours"] / rate["base"], 3),
         "ratio_with_usm": round(rate["ours_usm"] / rate["base_usm"], 3),
+        "cpu_time_ratio": round(cpu_rate["ours"] / cpu_rate["base"], 3),
+        "cpu_time_ratio_with_usm": round(cpu_rate["ours_usm"] / cpu_rate["base_usm"], 3),
         "batch": args.batch,
         "size": args.size,
         "scale": SCALE,

@@ -66,8 +66,9 @@ def all_kernels() -> dict[str, Tensor]:
         "motion": motion_kernels(torch.tensor([3.0, 8.0, 14.0, 20.0]), theta, K),
         "defocus": defocus_kernels(torch.tensor([1.0, 2.5, 5.0, 10.0]), K),
         "sinc": sinc_kernels(torch.tensor([0.7, 1.2, 2.0, math.pi]), size, K),
-        "random": RandomBlur(kernel_list=KERNEL_TYPES, kernel_prob=[1 / 8] * 8, sinc_prob=0.2)
-        .draw_kernels(b * 8, torch.Generator().manual_seed(0), torch.device("cpu"))[0],
+        "random": RandomBlur(
+            kernel_list=KERNEL_TYPES, kernel_prob=[1 / 8] * 8, sinc_prob=0.2
+        ).draw_kernels(b * 8, torch.Generator().manual_seed(0), torch.device("cpu"))[0],
     }
 
 
@@ -207,8 +208,9 @@ def test_apply_kernels_groups_by_size_skips_unchosen_and_matches_reference() -> 
 
 def test_kernel_larger_than_image_is_cut_and_renormalised() -> None:
     x = torch.full((1, 3, 6, 6), 0.3)
-    kernel = gaussian_kernels(torch.tensor([4.0]), torch.tensor([4.0]), torch.zeros(1),
-                              torch.tensor([21]), K)
+    kernel = gaussian_kernels(
+        torch.tensor([4.0]), torch.tensor([4.0]), torch.zeros(1), torch.tensor([21]), K
+    )
     out = filter_per_sample(x, kernel)
     assert out.shape == x.shape and torch.allclose(out, x, atol=1e-6)  # flat stays flat
 

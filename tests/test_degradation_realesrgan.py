@@ -54,10 +54,27 @@ def test_realesrgan_preset_is_the_published_second_order_pipeline() -> None:
     d = preset("realesrgan")
     stages = d.stages
     assert list(stages) == [
-        "usm", "blur1", "resize1", "noise1", "jpeg1", "blur2", "resize2", "noise2", "final",
+        "usm",
+        "blur1",
+        "resize1",
+        "noise1",
+        "jpeg1",
+        "blur2",
+        "resize2",
+        "noise2",
+        "final",
     ]
-    types = [USMSharp, RandomBlur, RandomResize, RandomNoise, JPEG, RandomBlur, RandomResize,
-             RandomNoise, RandomOrder]
+    types = [
+        USMSharp,
+        RandomBlur,
+        RandomResize,
+        RandomNoise,
+        JPEG,
+        RandomBlur,
+        RandomResize,
+        RandomNoise,
+        RandomOrder,
+    ]
     assert [type(s) for s in stages.values()] == types
     blur1, blur2 = stages["blur1"], stages["blur2"]
     assert isinstance(blur1, RandomBlur) and isinstance(blur2, RandomBlur)
@@ -183,7 +200,11 @@ def test_realesrgan_trains_under_ddp_with_a_stream_per_rank(tmp_path: Path) -> N
     env = {**os.environ, "RESTORELAB_OUTPUTS": str(tmp_path / "out"), "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [sys.executable, "-m", "restorelab.train", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = {p.name: p.read_text().split(" ", 1) for p in (tmp_path / "lq").iterdir()}

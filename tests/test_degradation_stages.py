@@ -46,8 +46,11 @@ def photo(shape: tuple[int, ...] = (4, 3, 48, 48), seed: int = 0) -> Tensor:
 
 def test_random_blur_blurs_every_sample_differently_and_is_seeded() -> None:
     x = photo((6, 3, 48, 48))
-    stage = RandomBlur(kernel_list=["iso", "aniso", "motion", "defocus"],
-                       kernel_prob=[0.25, 0.25, 0.25, 0.25], sinc_prob=0.1)
+    stage = RandomBlur(
+        kernel_list=["iso", "aniso", "motion", "defocus"],
+        kernel_prob=[0.25, 0.25, 0.25, 0.25],
+        sinc_prob=0.1,
+    )
     out = stage(x, gen(3))
     assert out.shape == x.shape
     assert torch.equal(out, stage(x, gen(3)))
@@ -153,8 +156,9 @@ def test_poisson_gray_noise_is_shared_and_stage_mixes_both_kinds() -> None:
     x = torch.full((2, 3, 16, 16), 0.5)
     grey = poisson_noise(x, torch.ones(2), torch.ones(2, dtype=torch.bool), gen())
     assert torch.equal(grey[:, 0], grey[:, 1]) and not torch.equal(grey, x)
-    stage = RandomNoise(gaussian_prob=0.5, sigma=(20, 20), poisson_scale=(0.05, 0.05),
-                        gray_prob=0.0)
+    stage = RandomNoise(
+        gaussian_prob=0.5, sigma=(20, 20), poisson_scale=(0.05, 0.05), gray_prob=0.0
+    )
     out = stage(torch.full((32, 3, 32, 32), 0.5), gen(2)) - 0.5
     std = out.flatten(1).std(1) * 255
     strong, weak = int((std > 15).sum()), int((std < 2).sum())
@@ -242,9 +246,18 @@ def test_config_errors_name_the_stage_and_the_key() -> None:
     with pytest.raises(DegradationError, match=r"degradation\.stages\.j: JPEG: `prob`"):
         make({"j": {"_target_": "restorelab.degradations.JPEG", "prob": 1.5}})
     with pytest.raises(DegradationError, match=r"stages\.f\.groups\.g\.j: JPEG: `quality`"):
-        make({"f": {"_target_": "restorelab.degradations.RandomOrder",
-                    "groups": {"g": {"j": {"_target_": "restorelab.degradations.JPEG",
-                                           "quality": [50, 120]}}}}})
+        make(
+            {
+                "f": {
+                    "_target_": "restorelab.degradations.RandomOrder",
+                    "groups": {
+                        "g": {
+                            "j": {"_target_": "restorelab.degradations.JPEG", "quality": [50, 120]}
+                        }
+                    },
+                }
+            }
+        )
     with pytest.raises(DegradationError, match=r"stages\.r: BicubicDown needs parameter `scale`"):
         build_stage("stages.r", {"_target_": "restorelab.degradations.BicubicDown"})
 

@@ -224,3 +224,25 @@ def test_python_api_from_checkpoint(ckpt: Path) -> None:
     assert enhancer.scale == 2 and enhancer.settings.tile == 0
     out = enhancer.enhance(Image.fromarray(gradient_image(8, 10)))
     assert isinstance(out, Image.Image) and out.size == (20, 16)
+
+
+def test_output_must_be_a_folder(
+    tmp_path: Path, ckpt: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _save(tmp_path / "a.png")
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("keep me")
+    code, err = _run([str(src), "-o", str(blocker), "--ckpt", str(ckpt)], capsys)
+    assert code == 2 and "notes.txt: exists and is not a folder" in err
+    assert blocker.read_text() == "keep me"
+
+
+def test_nested_untrusted_targets_are_refused() -> None:
+    from restorelab.checkpoint import check_targets
+    from restorelab.errors import DataError
+
+    trusted = {"_target_": "restorelab.archs.SRVGGNetCompact", "scale": 2}
+    assert check_targets(trusted, "ok.ckpt") is trusted
+    nested = {**trusted, "extra": [{"_target_": "builtins.eval", "_args_": ["1"]}]}
+    with pytest.raises(DataError, match=r"refusing to load bad\.ckpt: .*'builtins\.eval'"):
+        check_targets(nested, "bad.ckpt")

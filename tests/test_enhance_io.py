@@ -60,6 +60,19 @@ def test_16bit_gray_png_stays_16bit_gray(tmp_path: Path, enhancer: Enhancer) -> 
         assert np.array_equal(np.asarray(img), _expected(pixels))
 
 
+def test_16bit_colour_tiff_stays_16bit(tmp_path: Path, enhancer: Enhancer) -> None:
+    import tifffile
+
+    pixels = gradient_image(12, 10, 3, np.uint16)
+    src = tmp_path / "scan.tif"
+    tifffile.imwrite(src, pixels, photometric="rgb")
+    photo = read_photo(src)
+    assert photo.pixels.dtype == np.uint16 and np.array_equal(photo.pixels, pixels)
+    dest = write_photo(enhancer.enhance_photo(photo)[-1], tmp_path / "out.tif")
+    back = tifffile.imread(dest)
+    assert back.dtype == np.uint16 and np.array_equal(back, _expected(pixels))
+
+
 def test_rgba_alpha_is_upscaled_apart_and_reattached(tmp_path: Path, enhancer: Enhancer) -> None:
     rgb = gradient_image(12, 14, 3)
     alpha = np.tile(np.linspace(0, 255, 14).astype(np.uint8), (12, 1))

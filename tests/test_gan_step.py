@@ -34,6 +34,7 @@ def test_each_optimizer_moves_only_its_network(tmp_path) -> None:
     g_param_names = {n for n, _ in module.generator.named_parameters()}
 
     opt_steps: list[str] = []
+    d_states: list[str] = []
     original = module.configure_optimizers
 
     def spying_configure():  # wrap each optimizer's step to record grads at step time
@@ -45,7 +46,10 @@ def test_each_optimizer_moves_only_its_network(tmp_path) -> None:
             def wrapped(*args, _step=step, _name=name, **kwargs):
                 g_has = any(p.grad is not None for p in module.generator.parameters())
                 d_has = any(p.grad is not None for p in module.discriminator.parameters())
+                d_trainable = all(p.requires_grad for p in module.discriminator.parameters())
                 opt_steps.append(f"{_name}:{int(g_has)}{int(d_has)}")
+                # D is frozen (requires_grad False) for G's step, trainable for its own
+                d_states.append(f"{_name}:{int(d_trainable)}")
                 return _step(*args, **kwargs)
 
             opt.step = wrapped
@@ -68,6 +72,7 @@ def test_each_optimizer_moves_only_its_network(tmp_path) -> None:
     # at D's step D has gradients (G's are stale from its own step, never from D's loss)
     assert opt_steps[1] == "d:11"
     assert len(opt_steps) == 4  # two iterations, G then D each time
+    assert d_states == ["g:0", "d:1", "g:0", "d:1"]
     assert trainer.global_step == 2  # global_step counts iterations, not optimizer steps
     # both networks moved
     g1, d1 = module.generator.state_dict(), module.discriminator.state_dict()

@@ -177,7 +177,7 @@ def test_nan_loss_stops_naming_the_term_and_step_and_keeps_the_checkpoint(tmp_pa
     with pytest.raises(NonFiniteLossError) as info:
         _trainer(tmp_path, 5, callbacks=[saver]).fit(module, _data())
     message = str(info.value)
-    assert "non-finite generator loss at step 2" in message and "pixel=nan" in message
+    assert "non-finite generator loss at step 2" in message and "pixel=nan (weight 1.0)" in message
     assert "adversarial=" not in message  # only the offending term is named
     last = load_checkpoint(ckpt_dir / "last.ckpt")
     assert last["global_step"] == 2
@@ -217,3 +217,45 @@ def test_warmup_then_cosine_learning_rates() -> None:
     assert lrs == pytest.approx(ramp + cos, abs=1e-9)
     with pytest.raises(ConfigError, match="warmup_steps"):
         with_warmup(opt, cosine, warmup_steps=0)
+
+
+def test_lpips_is_zero_for_identical_images_symmetric_and_grows_with_distortion() -> None:
+    from restorelab.lpips import LPIPS, torchmetrics_lin_path
+
+    torch.manual_seed(0)
+    net = LPIPS(backbone_weights="random")
+    shipped = torch.load(torchmetrics_lin_path(), map_location="cpu", weights_only=True)
+    assert torch.equal(net.lins[2].weight, shipped["lin2.model.1.weight"])
+    assert not [k for k in net.state_dict() if k.startswith("backbone.")]
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 3, 32, 32, generator=g)
+    noise = torch.randn(a.shape, generator=g)
+    small, large = (a + 0.05 * noise).clamp(0, 1), (a + 0.3 * noise).clamp(0, 1)
+    assert net(a, a).tolist() == [0.0, 0.0]
+    assert torch.allclose(net(a, small), net(small, a))
+    assert (net(a, small) < net(a, large)).all() and net(a, small).shape == (2,)
+
+
+def test_grad_clip_bounds_each_networks_gradient_at_its_step(tmp_path) -> None:
+    module = _module(grad_clip=1e-3)
+    norms: dict[str, list[float]] = {"g": [], "d": []}
+    original = module.configure_optimizers
+
+    def spying():
+        entries = original()
+        nets = {"g": module.generator, "d": module.discriminator}
+        for name, entry in zip(("g", "d"), entries, strict=True):
+            opt, step = entry["optimizer"], entry["optimizer"].step
+
+            def wrapped(*a, _step=step, _name=name, **k):
+                grads = [p.grad.flatten() for p in nets[_name].parameters() if p.grad is not None]
+                norms[_name].append(float(torch.cat(grads).norm()))
+                return _step(*a, **k)
+
+            opt.step = wrapped
+        return entries
+
+    module.configure_optimizers = spying  # type: ignore[method-assign]
+    _trainer(tmp_path, 2).fit(module, _data())
+    assert len(norms["g"]) == len(norms["d"]) == 2
+    assert max(norms["g"] + norms["d"]) <= 1e-3 * (1 + 1e-4)

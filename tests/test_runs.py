@@ -135,7 +135,8 @@ def test_status_filter_and_sweep_column(tmp_path: Path, capsys) -> None:
     root = tmp_path / "out"
     sweep = root / "train" / "multiruns" / "s1"
     make_run(sweep, "0", ["lr=1"], [(5, 20.0, 0.5)], ok_status("2026-01-01T00:00:00+00:00", 1))
-    make_run(sweep, "1", ["lr=2"], status={"status": "failed", "error": "boom", "started": "x"})
+    moved = {"status": "failed", "error": "boom", "started": "x", "sweep_dir": "/elsewhere/s1"}
+    make_run(sweep, "1", ["lr=2"], status=moved)  # a sweep copied from another machine
     (sweep / "multirun.yaml").write_text("{}\n")
     rows = rows_json([str(root), "--status", "failed"], capsys)
     assert len(rows) == 1 and rows[0]["run"] == "train/multiruns/s1/1"

@@ -8,7 +8,13 @@ import pytest
 from PIL import Image
 
 from restorelab.train import train
-from restorelab.wandb_offline import find_run_files, iter_records, read_history, read_tables
+from restorelab.wandb_offline import (
+    find_run_files,
+    iter_records,
+    read_history,
+    read_tables,
+    wait_until_complete,
+)
 from tests.conftest import TINY
 
 VAL = ["coffee", "immunohistochemistry"]
@@ -16,7 +22,7 @@ VAL = ["coffee", "immunohistochemistry"]
 
 def run_file(run: Path) -> Path:
     (path,) = {p.resolve() for p in find_run_files(run / "wandb")}  # latest-run is a link
-    return path
+    return wait_until_complete(path)  # wandb.finish() may return before the last records
 
 
 def test_validation_logs_one_row_per_image_matching_the_mean(compose_cfg, tmp_path: Path) -> None:
@@ -81,6 +87,9 @@ def test_best_checkpoint_is_a_wandb_artifact_only_with_log_model(
         *TINY,
         "logger=wandb",
         f"logger.wandb.log_model={str(log_model).lower()}",
+        # Lightning refuses log_model with offline=True; WANDB_MODE=offline (set for every
+        # test) still keeps the run offline, and W&B stages the artifact for `wandb sync`
+        "logger.wandb.offline=false",
         "callbacks=model_checkpoint",
         run_dir=run,
     )
@@ -95,3 +104,4 @@ def test_best_checkpoint_is_a_wandb_artifact_only_with_log_model(
     assert models, [a.type for a in artifacts]
     files = {entry.path for a in models for entry in a.manifest.contents}
     assert "model.ckpt" in files
+    assert any("best" in a.aliases for a in models)  # the best checkpoint by val/psnr_y

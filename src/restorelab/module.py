@@ -185,6 +185,22 @@ class RestorationModule(L.LightningModule):
             )
         return batch
 
+    def setup(self, stage: str) -> None:
+        """Under DDP with a discriminator, let each backward reduce only its own network.
+
+        Lightning wraps the whole module (G and D) in one ``DistributedDataParallel``; each
+        iteration runs two backward passes, G's (D frozen, unused) and D's (on ``sr.detach()``,
+        G unused). DDP must then find the unused parameters of each pass, or it waits for
+        gradients that never come. This runs before Lightning wraps the module, so it holds
+        for any DDP trainer config; pixel-only training keeps the faster default.
+        """
+        from lightning.pytorch.strategies import DDPStrategy
+
+        strategy = self.trainer.strategy
+        if self.discriminator is not None and isinstance(strategy, DDPStrategy):
+            # DDPStrategy keeps the DistributedDataParallel kwargs here until it wraps
+            strategy._ddp_kwargs["find_unused_parameters"] = True
+
     def on_fit_start(self) -> None:
         """Give every DDP rank its own degradation stream (same seed = same run)."""
         if self.degradation is not None:
@@ -198,11 +214,12 @@ class RestorationModule(L.LightningModule):
 
     def stages(self, lq: Tensor) -> list[Tensor]:
         """Every stage's output of a multi-stage generator (RefineNet), else ``[self(lq)]``."""
-        if not hasattr(self.generator, "stages"):
+        stages_fn = getattr(self.generator, "stages", None)
+        if not callable(stages_fn):
             return [self(lq)]
         if self.channels_last:
             lq = lq.contiguous(memory_format=torch.channels_last)
-        return list(self.generator.stages(lq))
+        return list(stages_fn(lq))
 
     def upsample_baseline(self, lq: Tensor) -> Tensor:
         """The parameter-free baseline: MATLAB-style bicubic upsampling of ``lq``."""
@@ -277,10 +294,15 @@ class RestorationModule(L.LightningModule):
         """
         if bool(torch.isfinite(total)):
             return True
-        bad = {k: float(v) for k, v in parts.items() if not bool(torch.isfinite(v).all())}
-        terms = ", ".join(f"{k}={v}" for k, v in bad.items()) or f"total={float(total)}"
+        terms = self.loss.terms
+        bad = {}
+        for name, value in parts.items():
+            weight = float(getattr(terms[name], "weight", 1.0)) if name in terms else 1.0
+            if not bool(torch.isfinite(value * weight).all()):  # the term, or its weight
+                bad[name] = f"{name}={float(value.mean())} (weight {weight})"
+        terms_text = ", ".join(bad.values()) or f"total={float(total.detach())}"
         where = f"step {self.global_step} (epoch {self.current_epoch}, batch {idx})"
-        message = f"non-finite {network} loss at {where}: {terms}"
+        message = f"non-finite {network} loss at {where}: {terms_text}"
         if self.nonfinite == "skip":
             self.skipped_batches += 1
             rank_zero_warn(f"{message}; update skipped (module.nonfinite=skip)")

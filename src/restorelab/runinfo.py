@@ -22,6 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from restorelab.callbacks.checkpoint_io import atomic_write_text
 
 RUN_INFO = "run_info.json"
@@ -242,10 +244,8 @@ def rerun_argv(argv: list[str]) -> list[str]:
     name = config_name if config_name.endswith(".yaml") else f"{config_name}.yaml"
     path = Path(config_dir).expanduser() / name
     try:
-        import yaml
-
         data = yaml.safe_load(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, yaml.YAMLError):
         return argv  # Hydra reports a missing or broken config itself
     if not isinstance(data, dict) or "defaults" in data:
         return argv

@@ -157,11 +157,7 @@ def collect_run(run: Path, root: Path, metrics: Sequence[str]) -> dict[str, Any]
         "overrides": read_overrides(run),
     }
     if (run.parent / "multirun.yaml").is_file() or record.get("sweep_dir"):
-        sweep = Path(record.get("sweep_dir") or run.parent)
-        try:
-            row["sweep"] = str(sweep.resolve().relative_to(root.resolve()))
-        except ValueError:
-            row["sweep"] = str(sweep)
+        row["sweep"] = sweep_name(run, root, record.get("sweep_dir"))
     for metric in metrics:
         name = short_name(metric)
         values = [v for h in history if (v := h.get(metric)) is not None]
@@ -182,6 +178,21 @@ def collect_run(run: Path, root: Path, metrics: Sequence[str]) -> dict[str, Any]
     row["checkpoint"] = str(ckpt) if ckpt else ""
     row["error"] = error or ""
     return row
+
+
+def sweep_name(run: Path, root: Path, recorded: str | None) -> str:
+    """The sweep directory of a job, relative to ``root`` when it lies below it.
+
+    The recorded ``sweep_dir`` is used when it still holds the run; a sweep moved or copied
+    elsewhere is recognised by its layout (the job directory's parent).
+    """
+    sweep = run.parent
+    if recorded and Path(recorded).resolve() in run.resolve().parents:
+        sweep = Path(recorded)
+    try:
+        return str(sweep.resolve().relative_to(root.resolve())) or "."
+    except ValueError:
+        return str(sweep)
 
 
 def differing_overrides(rows: list[dict[str, Any]]) -> None:

@@ -32,7 +32,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from restorelab.cli import one_line
+from restorelab.cli import close_loggers, one_line
 from restorelab.errors import RestorelabError, root_cause
 from restorelab.runinfo import (
     RUN_STATUS,
@@ -171,6 +171,7 @@ def run_job(
         if status is not None:
             status.finish("failed", error=message)
         if multirun and isinstance(exc, Exception):
+            close_loggers()  # a W&B run left open would swallow the next job's logging
             where = f"job {hc.job.num}" if hc is not None else "job"
             label = " ".join(overrides) or "no overrides"
             print(f"{prog}: error: {where} ({label}) failed: {message}", file=sys.stderr)

@@ -54,6 +54,7 @@ __all__ = [
     "read_history",
     "read_summary",
     "read_tables",
+    "wait_until_complete",
 ]
 
 #: File header: ident ``:W&B``, magic ``0xBEE1`` (little-endian uint16), version 0.
@@ -350,3 +351,26 @@ def read_tables(path: str | Path, key: str) -> list[dict[str, Any]]:
         step = row.get("trainer/global_step", row.get("_step"))
         tables.append({"step": step, "columns": columns, "rows": rows})
     return tables
+
+
+def wait_until_complete(path: str | Path, timeout: float = 60.0, poll: float = 0.2) -> Path:
+    """Wait until the run file holds its final ``exit`` record; return its path.
+
+    In offline mode ``wandb.finish()`` can return before W&B's service process has written the
+    last records (seen with wandb 0.31 on a loaded machine: history rows and table artifacts
+    arrived a second later), so a reader right after training must wait for them.
+
+    Raises:
+        TimeoutError: naming the file, when no ``exit`` record appears within ``timeout`` s.
+    """
+    import time
+
+    path = Path(path)
+    deadline = time.monotonic() + timeout
+    while True:
+        records = iter_records(path, allow_truncated=True) if path.is_file() else iter(())
+        if any(r.WhichOneof("record_type") == "exit" for r in records):
+            return path
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path}: no exit record after {timeout:.0f} s (run not finished)")
+        time.sleep(poll)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from restorelab.archs._checks import check_scale
 from restorelab.imresize import imresize
 
 _SUPPORTED_SCALES = (1, 2, 3, 4, 8)
@@ -43,11 +44,7 @@ class Bicubic(nn.Module):
 
     def __init__(self, scale: int = 4) -> None:
         super().__init__()
-        if scale not in _SUPPORTED_SCALES:
-            supported = ", ".join(map(str, _SUPPORTED_SCALES))
-            raise ValueError(
-                f"{type(self).__name__}: scale {scale} not supported (supported: {supported})"
-            )
+        check_scale(type(self).__name__, scale, _SUPPORTED_SCALES)
         self.scale: int = scale
 
     def forward(self, x: Tensor) -> Tensor:

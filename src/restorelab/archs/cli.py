@@ -248,3 +248,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     args = parse_args(argv)
     print(report_errors(PROG, run, args))
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from restorelab.archs._checks import check_scale
+
 _SUPPORTED_SCALES = (1, 2, 3, 4)
 _ACTIVATIONS = ("relu", "prelu", "leakyrelu")
 _SKIP_MODES = ("nearest", "bilinear")
@@ -58,9 +60,7 @@ class SRVGGNetCompact(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if scale not in _SUPPORTED_SCALES:
-            supported = ", ".join(map(str, _SUPPORTED_SCALES))
-            raise ValueError(f"{name}: scale {scale} not supported (supported: {supported})")
+        check_scale(name, scale, _SUPPORTED_SCALES)
         if act_type not in _ACTIVATIONS:
             raise ValueError(f"{name}: act_type {act_type!r} not one of {_ACTIVATIONS}")
         if upsample_skip not in _SKIP_MODES:

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from restorelab.archs._checks import check_scale
 from restorelab.archs.msrresnet import ResidualBlockNoBN
 
 _SUPPORTED_SCALES = (2, 3, 4)
@@ -62,9 +63,7 @@ class EDSR(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if scale not in _SUPPORTED_SCALES:
-            supported = ", ".join(map(str, _SUPPORTED_SCALES))
-            raise ValueError(f"{name}: scale {scale} not supported (supported: {supported})")
+        check_scale(name, scale, _SUPPORTED_SCALES)
         if not num_in_ch == num_out_ch == len(rgb_mean):
             raise ValueError(
                 f"{name}: num_in_ch ({num_in_ch}), num_out_ch ({num_out_ch}) and "

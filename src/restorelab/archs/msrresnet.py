@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from restorelab.archs._checks import check_scale
+
 _SUPPORTED_SCALES = (2, 3, 4)
 
 
@@ -102,9 +104,7 @@ class MSRResNet(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if scale not in _SUPPORTED_SCALES:
-            supported = ", ".join(map(str, _SUPPORTED_SCALES))
-            raise ValueError(f"{name}: scale {scale} not supported (supported: {supported})")
+        check_scale(name, scale, _SUPPORTED_SCALES)
         if num_in_ch != num_out_ch:
             raise ValueError(
                 f"{name}: num_in_ch ({num_in_ch}) must equal num_out_ch ({num_out_ch}) "

@@ -52,7 +52,7 @@ class RefineStage(nn.Module):
             layers += [nn.Conv2d(num_feat, num_feat, 3, 1, 1), nn.PReLU(num_feat)]
         last = nn.Conv2d(num_feat, packed, 3, 1, 1)
         nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
+        nn.init.zeros_(last.bias)  # type: ignore[arg-type]  # Conv2d(bias=True) has one
         layers.append(last)
         self.body = nn.Sequential(*layers)
 

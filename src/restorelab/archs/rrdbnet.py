@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from restorelab.archs._checks import check_scale
 from restorelab.archs.msrresnet import scaled_kaiming_init
 
 _SUPPORTED_SCALES = (1, 2, 4)
@@ -108,9 +109,7 @@ class RRDBNet(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if scale not in _SUPPORTED_SCALES:
-            supported = ", ".join(map(str, _SUPPORTED_SCALES))
-            raise ValueError(f"{name}: scale {scale} not supported (supported: {supported})")
+        check_scale(name, scale, _SUPPORTED_SCALES)
         self.scale: int = scale
         self.unshuffle: int = 4 // scale
 

@@ -58,8 +58,7 @@ def build_stage(key: str, spec: Any) -> Stage | None:
     if unknown:
         known = ", ".join(p for p in params if p != "self")
         raise DegradationError(
-            f"{key}.{unknown[0]}: {cls.__name__} has no parameter `{unknown[0]}` "
-            f"(known: {known})."
+            f"{key}.{unknown[0]}: {cls.__name__} has no parameter `{unknown[0]}` (known: {known})."
         )
     missing = [
         name

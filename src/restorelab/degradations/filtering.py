@@ -13,9 +13,9 @@ from torch import Tensor
 
 __all__ = [
     "crop_kernels",
-    "support_reach",
     "filter_per_sample",
     "filter_per_sample_separable",
+    "support_reach",
 ]
 
 

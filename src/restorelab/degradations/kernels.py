@@ -63,10 +63,10 @@ def normalize(kernel: Tensor) -> Tensor:
     return kernel / kernel.sum(dim=(-2, -1), keepdim=True)
 
 
-def quadratic_form(
-    sigma_x: Tensor, sigma_y: Tensor, theta: Tensor, kernel_size: int
-) -> Tensor:
-    r""":math:`q = [x, y]\,\Sigma^{-1}[x, y]^T` of a rotated Gaussian, per sample: :math:`(B, K, K)`.
+def quadratic_form(sigma_x: Tensor, sigma_y: Tensor, theta: Tensor, kernel_size: int) -> Tensor:
+    r"""The quadratic form :math:`q = [x, y]\,\Sigma^{-1}[x, y]^T` of a rotated Gaussian.
+
+    One :math:`(K, K)` map per sample, stacked to :math:`(B, K, K)`.
 
     :math:`\Sigma = R(\theta)\,\mathrm{diag}(\sigma_x^2, \sigma_y^2)\,R(\theta)^T`: the kernel's
     long axis (for :math:`\sigma_x > \sigma_y`) points at angle ``theta`` (radians, counter-

@@ -44,6 +44,7 @@ class RandomOrder(Stage):
                 f"got {groups!r}."
             )
         built = nn.ModuleDict()
+        scale = 1
         for group, stages in groups.items():
             if not isinstance(stages, Mapping):
                 raise DegradationError(
@@ -54,18 +55,24 @@ class RandomOrder(Stage):
                 stage = build_stage(f"groups.{group}.{name}", spec)
                 if stage is not None:
                     members[str(name)] = stage
+                    scale *= int(stage.scale)
             built[str(group)] = members
         self.groups = built
-        scale = 1
-        for members in self.groups.values():
-            for stage in members.values():  # type: ignore[union-attr]
-                scale *= int(stage.scale)
         self.scale = scale
+
+    def _group_stages(self) -> list[tuple[str, list[tuple[str, Stage]]]]:
+        """The groups in configured order, each as its (name, stage) pairs."""
+        out = []
+        for group, members in self.groups.items():
+            assert isinstance(members, nn.ModuleDict)
+            pairs = [(name, stage) for name, stage in members.items() if isinstance(stage, Stage)]
+            out.append((group, pairs))
+        return out
 
     def check_input_size(self, height: int, width: int) -> tuple[int, int]:
         """Check every stage in the configured group order; returns the output size."""
-        for group, members in self.groups.items():
-            for name, stage in members.items():  # type: ignore[operator]
+        for group, pairs in self._group_stages():
+            for name, stage in pairs:
                 try:
                     height, width = stage.check_input_size(height, width)
                 except DegradationError as exc:
@@ -73,10 +80,10 @@ class RandomOrder(Stage):
         return height, width
 
     def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        groups = list(self.groups.values())
+        groups = self._group_stages()
         order = torch.randperm(len(groups), generator=generator, device=x.device).tolist()
         for i in order:
-            for stage in groups[i].values():  # type: ignore[operator]
+            for _, stage in groups[i][1]:
                 x = stage(x, generator).clamp(0.0, 1.0)
         return x
 

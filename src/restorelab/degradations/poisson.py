@@ -129,14 +129,16 @@ class RandomNoise(Stage):
             chosen[:] = True
         else:
             chosen[index] = True
-        out = x
         gauss_idx = (chosen & is_gaussian).nonzero().squeeze(1)
         poisson_idx = (chosen & ~is_gaussian).nonzero().squeeze(1)
+        if not gauss_idx.numel() and not poisson_idx.numel():
+            return x
+        out = x.clone()  # one copy; each kind writes its own samples in place
         if gauss_idx.numel():
             noisy = gaussian_noise(
                 x.index_select(0, gauss_idx), sigma[gauss_idx], gray[gauss_idx], generator
             )
-            out = out.index_copy(0, gauss_idx, noisy)
+            out.index_copy_(0, gauss_idx, noisy)
         if poisson_idx.numel():
             noisy = poisson_noise(
                 x.index_select(0, poisson_idx),
@@ -145,7 +147,7 @@ class RandomNoise(Stage):
                 generator,
                 self.levels,
             )
-            out = out.index_copy(0, poisson_idx, noisy)
+            out.index_copy_(0, poisson_idx, noisy)
         return out
 
     def extra_repr(self) -> str:

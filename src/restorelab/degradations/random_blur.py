@@ -168,11 +168,19 @@ class RandomBlur(Stage):
         )
         self.sinc_prob = check_prob(owner, "sinc_prob", sinc_prob)
         self.sinc_omega = check_range(
-            owner, "sinc_omega", sinc_omega, minimum=0.0, maximum=math.pi + 1e-4,
+            owner,
+            "sinc_omega",
+            sinc_omega,
+            minimum=0.0,
+            maximum=math.pi + 1e-4,
             strict_minimum=True,
         )
         self.sinc_omega_small = check_range(
-            owner, "sinc_omega_small", sinc_omega_small, minimum=0.0, maximum=math.pi + 1e-4,
+            owner,
+            "sinc_omega_small",
+            sinc_omega_small,
+            minimum=0.0,
+            maximum=math.pi + 1e-4,
             strict_minimum=True,
         )
         self.sinc_small_size = check_odd(owner, "sinc_small_size", sinc_small_size)
@@ -272,13 +280,13 @@ def apply_kernels(
     separable: Tensor | None = None,
     profile: Tensor | None = None,
 ) -> Tensor:
-    """Filter the ``chosen`` samples with their kernels, each cut to its own support.
+    """Filter the ``chosen`` samples with their kernels, in at most two grouped convolutions.
 
-    Samples not chosen are returned untouched and cost nothing. The others are grouped by the
-    support of their kernel (Real-ESRGAN draws sizes 7..21, so the mean kernel has half the taps
-    of a 21x21 one) and each group is filtered in one grouped convolution; samples marked
-    ``separable`` (isotropic Gaussians, the outer product of their ``profile``) take two 1-D
-    passes instead of one 2-D one.
+    Samples not chosen are returned untouched and cost nothing. Samples marked ``separable``
+    (isotropic Gaussians, the outer product of their ``profile``) take two 1-D passes; the others
+    one 2-D pass. Each pass is cut to the largest support among its samples (a batch that drew
+    only small kernels convolves with small ones). One convolution per pass rather than one per
+    kernel size: on a CPU the per-call overhead and the extra copies cost more than the taps saved.
 
     Shape:
         - x: :math:`(B, C, H, W)`
@@ -289,21 +297,31 @@ def apply_kernels(
         separable = torch.zeros_like(chosen)
     half = kernels.shape[-1] // 2
     reach = support_reach(kernels)
-    out = x
-    for r in torch.unique(reach[chosen]).tolist():
-        group = chosen & (reach == r)
-        window = slice(half - r, half + r + 1)
-        dense_idx = (group & ~separable).nonzero().squeeze(1)
-        if dense_idx.numel():
-            cut = kernels.index_select(0, dense_idx)[:, window, window]
-            filtered = filter_per_sample(x.index_select(0, dense_idx), cut)
-            out = out.index_copy(0, dense_idx, filtered)
-        sep_idx = (group & separable).nonzero().squeeze(1)
-        if sep_idx.numel():
-            assert profile is not None
-            taps = profile.index_select(0, sep_idx)[:, window]
-            filtered = filter_per_sample_separable(x.index_select(0, sep_idx), taps, taps)
-            out = out.index_copy(0, sep_idx, filtered)
+    batch = x.shape[0]
+    dense_idx = (chosen & ~separable).nonzero().squeeze(1)
+    sep_idx = (chosen & separable).nonzero().squeeze(1)
+
+    def dense(index: Tensor) -> Tensor:
+        r = int(reach.index_select(0, index).max())
+        cut = kernels.index_select(0, index)[:, half - r : half + r + 1, half - r : half + r + 1]
+        return filter_per_sample(x if len(index) == batch else x.index_select(0, index), cut)
+
+    def separated(index: Tensor) -> Tensor:
+        assert profile is not None
+        r = int(reach.index_select(0, index).max())
+        taps = profile.index_select(0, index)[:, half - r : half + r + 1]
+        images = x if len(index) == batch else x.index_select(0, index)
+        return filter_per_sample_separable(images, taps, taps)
+
+    if dense_idx.numel() == batch:
+        return dense(dense_idx)
+    if sep_idx.numel() == batch:
+        return separated(sep_idx)
+    out = x.clone()
+    if dense_idx.numel():
+        out.index_copy_(0, dense_idx, dense(dense_idx))
+    if sep_idx.numel():
+        out.index_copy_(0, sep_idx, separated(sep_idx))
     return out
 
 

@@ -68,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write each intermediate output of a multi-stage generator",
     )
-    p.add_argument("--overwrite", action="store_true", help="allow replacing input files")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow replacing input files (earlier outputs are always replaced)",
+    )
     p.add_argument(
         "--max-pixels",
         type=int,
@@ -168,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--quality must be within 1-100, got {args.quality}")
     if not 0 <= args.png_compression <= 9:
         raise ConfigError(f"--png-compression must be within 0-9, got {args.png_compression}")
+    if args.output.exists() and not args.output.is_dir():
+        raise ConfigError(f"-o {args.output}: exists and is not a folder")
     source = args.ckpt or args.model
     enhancer = Enhancer.from_checkpoint(source, args.device, args.precision, settings)
     check_model(enhancer.model, args.scale, args.arch, source)

@@ -160,6 +160,38 @@ def _split_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool]:
     return np.asarray(img.convert("RGB")), None, mode == "RGB"
 
 
+def _is_16bit_colour_tiff(path: Path) -> bool:
+    """True for a TIFF with 16-bit colour samples, which Pillow would reduce to 8 bits."""
+    with open(path, "rb") as f:
+        if f.read(4) not in (b"II*\x00", b"MM\x00*"):
+            return False
+    try:
+        with Image.open(path) as img:
+            bits = img.tag_v2.get(258)  # type: ignore[attr-defined]
+            return img.mode in ("RGB", "RGBA") and isinstance(bits, tuple) and 16 in bits
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError):
+        return False  # the regular reader reports the problem
+
+
+def _read_tiff16(path: Path, max_pixels: int) -> Photo:
+    """Decode a 16-bit colour TIFF with tifffile (Pillow 13 keeps only 8 bits of it)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            _check_pixels(path, int(page.imagewidth), int(page.imagelength), max_pixels)
+            data = page.asarray()
+            icc_tag = page.tags.get(34675)  # InterColorProfile
+            icc = bytes(icc_tag.value) if icc_tag is not None else None
+    except (tifffile.TiffFileError, ValueError, OSError) as e:
+        raise DataError(f"corrupt or truncated image {path}: {e}") from e
+    if data.dtype != np.uint16 or data.ndim != 3 or data.shape[2] not in (3, 4):
+        raise DataError(f"{path}: unsupported TIFF layout {data.shape} {data.dtype}")
+    alpha = data[:, :, 3].copy() if data.shape[2] == 4 else None
+    return Photo(np.ascontiguousarray(data[:, :, :3]), alpha, icc, None, "TIFF")
+
+
 def read_photo(path: str | Path, max_pixels: int = 0) -> Photo:
     """Read an image file for enhancement.
 
@@ -178,6 +210,8 @@ def read_photo(path: str | Path, max_pixels: int = 0) -> Photo:
     if header is not None and header[2] == 16:
         _check_pixels(path, header[0], header[1], max_pixels)
         return _read_png16(path)
+    if _is_16bit_colour_tiff(path):
+        return _read_tiff16(path, max_pixels)
     saved_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # our own guard below names the file and the flag
     try:
@@ -270,10 +304,22 @@ def _merge(pixels: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
 
 def _encode(f: object, photo: Photo, fmt: str, quality: int, png_compression: int) -> None:
     """Encode ``photo`` in ``fmt`` to the binary file ``f``."""
-    if photo.pixels.dtype == np.uint16 and fmt != "PNG":
+    if photo.pixels.dtype == np.uint16 and fmt not in ("PNG", "TIFF"):
         raise DataError(
-            f"a 16-bit image cannot be written as {fmt} without losing bits: use --ext png"
+            f"a 16-bit image cannot be written as {fmt} without losing bits: use --ext png or tiff"
         )
+    if photo.pixels.dtype == np.uint16 and fmt == "TIFF":
+        import tifffile
+
+        planes = _merge(photo.pixels, photo.alpha)
+        tifffile.imwrite(
+            f,  # type: ignore[arg-type]
+            planes,
+            photometric="minisblack" if photo.gray else "rgb",
+            extrasamples=("unassalpha",) if photo.alpha is not None else None,
+            iccprofile=photo.icc_profile,
+        )
+        return
     if fmt == "PNG":
         planes = _merge(photo.pixels, photo.alpha)
         write_png(f, planes, photo.icc_profile, photo.exif, png_compression)
@@ -332,7 +378,8 @@ def write_photo(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
+        os.close(fd)
+        with open(tmp_name, "wb") as f:  # by name: tifffile wants a named file
             _encode(f, photo, FORMATS[ext], quality, png_compression)
         os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes it private; use the usual mode
         os.replace(tmp_name, path)
