@@ -28,9 +28,10 @@ and the helpers it calls, step for step:
 
 Rounds alternate restorelab and baseline, with and without sharpening, so machine noise hits
 both; in each round the baseline resizes to the sizes restorelab's random resizes drew (paired
-rounds: both sides process images of the same sizes). Each batch takes random branches (a first resize to 0.15x makes the rest ~100x cheaper
-than one to 1.5x), so images/s is total images over total time of the timed rounds: the mean
-rate, which is what a training run sees; use enough rounds for the branches to average out.
+rounds: both sides process images of the same sizes). Branches still differ (BasicSR picks
+Gaussian or Poisson noise for the whole batch, restorelab per sample), so images/s is total
+images over total time of the timed rounds, the mean rate a training run sees; use enough
+rounds for the branches to average out (30 by default).
 CPU time (all threads) is reported beside wall time: on a shared machine it is the steadier
 measure of the work each side does. Last line of stdout is JSON::
 

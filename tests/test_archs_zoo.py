@@ -18,10 +18,13 @@ from restorelab.archs import (
     FSRCNN,
     RCAN,
     MSRResNet,
+    NAFNet,
     RefineNet,
     RRDBNet,
+    SRResNet,
     SRVGGNetCompact,
     SwinIR,
+    UNet,
 )
 from restorelab.archs._checks import ArchConfigError
 from restorelab.archs.pretrained import build_generator, load_pretrained
@@ -59,9 +62,13 @@ ZOO: list[tuple[str, Callable[[int], nn.Module], tuple[int, ...], int]] = [
     ("fsrcnn", lambda s: FSRCNN(d=8, s=4, m=1, scale=s), (2, 3, 4), 1),
     ("compact", lambda s: SRVGGNetCompact(num_feat=8, num_conv=1, scale=s), (1, 2, 3, 4), 8),
     ("msrresnet", lambda s: MSRResNet(num_feat=8, num_block=1, scale=s), (2, 3, 4), 1),
+    ("srresnet", lambda s: SRResNet(num_feat=8, num_block=1, scale=s), (2, 4, 8), 3),
     ("edsr", lambda s: EDSR(num_feat=8, num_block=1, scale=s), (2, 3, 4), 1),
     ("rrdbnet", lambda s: RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, scale=s), (1, 2, 4), 3),
     ("refine", refine_tiny, (1, 2, 3, 4), 8),
+    ("nafnet", lambda s: NAFNet(width=8, middle_blk_num=1, enc_blk_nums=[1], dec_blk_nums=[1],
+                                scale=s), (1,), 2),
+    ("unet", lambda s: UNet(num_feat=8, depth=2, scale=s), (1,), 4),
 ]  # fmt: skip
 
 
@@ -97,8 +104,9 @@ def test_unsupported_scale_names_the_key(name: str, factory: Any, scale: int) ->
 # Tiny/light configs of the generator group train on a CPU: forward at their default size.
 CPU_CONFIGS = [
     "compact_tiny", "edsr_tiny", "msrresnet_tiny", "rrdbnet_tiny", "rcan_tiny", "swinir_tiny",
-    "espcn", "fsrcnn", "refine",
+    "espcn", "fsrcnn", "refine", "nafnet_tiny", "unet_tiny",
 ]  # fmt: skip
+RESTORATION_ONLY = ("nafnet_tiny", "unet_tiny")  # scale 1: denoising, deblurring, JPEG
 
 
 def config_net(name: str, scale: int = 4) -> nn.Module:
@@ -108,8 +116,9 @@ def config_net(name: str, scale: int = 4) -> nn.Module:
 
 @pytest.mark.parametrize("name", CPU_CONFIGS)
 def test_cpu_configs_build_and_run(name: str) -> None:
-    net = config_net(name)
-    assert net(torch.rand(1, 3, 24, 24)).shape == (1, 3, 96, 96)
+    scale = 1 if name in RESTORATION_ONLY else 4
+    net = config_net(name, scale)
+    assert net(torch.rand(1, 3, 24, 24)).shape == (1, 3, 24 * scale, 24 * scale)
     assert n_params(net) < 500_000
 
 
@@ -133,8 +142,14 @@ def swin_bias_tables(net: nn.Module) -> int:
         ("rrdbnet", 4, 16_697_987, 16.7, 1),
         # Real-ESRGAN release realesr-general-x4v3 (SRVGGNetCompact 64 ch, 32 convs): 1.21M.
         ("srvgg", 4, 1_213_296, 1.21, 2),
+        # Ledig et al., SRGAN (CVPR 2017) SRResNet; EDSR paper Table 1 lists it at 1.5M.
+        ("srresnet", 4, 1_549_462, 1.5, 1),
         # BasicSR model zoo: MSRResNet x4 1.52M.
         ("msrresnet", 4, 1_517_571, 1.52, 2),
+        # Chen et al., NAFNet (ECCV 2022), released NAFNet-SIDD-width32: 29.16M.
+        ("nafnet", 1, 29_159_715, 29.16, 2),
+        # Ronneberger et al., U-Net (MICCAI 2015) widths 64-1024 with same padding: 31.0M.
+        ("unet", 1, 31_031_875, 31.0, 1),
     ],
 )
 def test_published_parameter_counts(
@@ -345,10 +360,14 @@ SPEED_CASES = [
     pytest.param(lambda: RCAN(num_feat=8, num_group=1, num_block=2, squeeze_factor=4, scale=3),
                  id="rcan"),
     pytest.param(lambda: EDSR(num_feat=8, num_block=1, scale=2), id="edsr"),
+    pytest.param(lambda: SRResNet(num_feat=8, num_block=1, scale=2), id="srresnet"),
     pytest.param(lambda: RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, scale=2), id="rrdbnet"),
     pytest.param(lambda: ESPCN(num_feat=8, num_feat2=4, scale=3), id="espcn"),
     pytest.param(lambda: FSRCNN(d=8, s=4, m=1, scale=2), id="fsrcnn"),
     pytest.param(refine_tiny, id="refine"),
+    pytest.param(lambda: NAFNet(width=8, middle_blk_num=1, enc_blk_nums=[1, 1],
+                                dec_blk_nums=[1, 1]), id="nafnet"),
+    pytest.param(lambda: UNet(num_feat=8, depth=2), id="unet"),
 ]  # fmt: skip
 
 

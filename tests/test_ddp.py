@@ -23,7 +23,7 @@ from restorelab.data.sampling import EpochSampler
 from restorelab.data.sources import Sample, Source
 from restorelab.distributed import child_argv, per_device_batch_size
 from restorelab.errors import ConfigError
-from restorelab.wandb_offline import find_run_files
+from restorelab.wandb_offline import find_run_files, read_tables, wait_until_complete
 
 ROOT = Path(__file__).resolve().parents[1]
 GLOBAL_BATCH = 4
@@ -182,13 +182,17 @@ def single_process_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_ddp_sim_equals_one_process_and_makes_one_run_dir_and_one_wandb_run(
     single_process_run: Path, tmp_path: Path
 ) -> None:
-    proc = ok(train_cli([*COMMON, "trainer=ddp_sim", "logger=default"], tmp_path))
+    with_table = [a for a in COMMON if a != "~callbacks.val_table"]
+    proc = ok(train_cli([*with_table, "trainer=ddp_sim", "logger=default"], tmp_path))
     assert "Starting with 2 processes" in proc.stderr + proc.stdout
     runs = list((tmp_path / "train" / "runs").iterdir())
     assert len(runs) == 1, runs  # ranks > 0 joined rank 0's run directory
     (run,) = runs
     assert len(list((run / "wandb").glob("offline-run-*"))) == 1
-    assert len({p.resolve() for p in find_run_files(run)}) == 1
+    (wandb_file,) = {p.resolve() for p in find_run_files(run)}
+    # each rank scored one validation image; rank 0 logged both in one table
+    (table,) = read_tables(wait_until_complete(wandb_file), "val/images")
+    assert [r["name"] for r in table["rows"]] == ["coffee", "immunohistochemistry"]
     assert not list(tmp_path.glob("**/.pl_hydra*")) and (run / ".hydra" / "config.yaml").is_file()
     assert_same_run(single_process_run, run)
 

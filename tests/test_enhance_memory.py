@@ -56,3 +56,5 @@ def test_4096px_at_x4_stays_within_3gb(tmp_path: Path) -> None:
     width, height, depth, colour_type = _png_header(out / "big.png")  # type: ignore[misc]
     assert (width, height, depth, colour_type) == (SIDE * SCALE, SIDE * SCALE, 8, 2)  # RGB
     print(f"peak RSS {report['peak_rss_mb']:.0f} MB")
+    (out / "big.png").unlink()  # ~0.5 GB; pytest keeps the last runs' tmp dirs
+    src.unlink()

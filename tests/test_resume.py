@@ -6,6 +6,7 @@ what a user or a SLURM requeue does; the kill is a real SIGKILL at a random step
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import random
@@ -18,7 +19,11 @@ import pytest
 import torch
 
 from restorelab.checkpoint import load_checkpoint
+from restorelab.errors import ConfigError
+from restorelab.resume import resolve_run_dir, resume_argv
+from restorelab.train import train
 from restorelab.wandb_offline import find_run_files, iter_records
+from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_STEPS = 10
@@ -129,3 +134,103 @@ def test_sigkill_at_a_random_step_then_resume_is_bit_identical(tmp_path: Path) -
     metrics_a = json.loads((full / "metrics.json").read_text())
     metrics_b = json.loads((run / "metrics.json").read_text())
     assert metrics_a == metrics_b  # exactly equal floats, not approximately
+
+
+# ------------------------------------------------------------------ what may change on resume
+def test_checkpoint_for_another_architecture_is_refused_showing_the_difference(
+    compose_cfg, tmp_path: Path
+) -> None:
+
+    first = tmp_path / "first"
+    train(compose_cfg(*TINY, "logger=none", "callbacks=none", run_dir=first))
+    ckpt = first / "checkpoints" / "last.ckpt"
+
+    changed = compose_cfg(
+        *TINY,
+        "logger=none",
+        "callbacks=none",
+        f"ckpt_path={ckpt}",
+        "generator.num_feat=16",
+        "degradation.quantize=false",
+        run_dir=tmp_path / "second",
+    )
+    with pytest.raises(ConfigError) as err:
+        train(changed)
+    assert str(err.value) == (
+        f"cannot resume from {ckpt}: the config differs from the checkpoint's in keys that "
+        "must match (resume_must_match): generator.num_feat: checkpoint 8, now 16; "
+        "degradation.quantize: checkpoint True, now False"
+    )
+
+    # what does not change the model may change: here, train on to step 4
+    allowed = compose_cfg(
+        *TINY,
+        "logger=none",
+        "callbacks=none",
+        f"ckpt_path={ckpt}",
+        "trainer.max_steps=4",
+        "optimizer.generator.lr=1e-4",
+        run_dir=tmp_path / "third",
+    )
+    train(allowed)
+    assert json.loads((tmp_path / "third" / "metrics.json").read_text())["step"] == 4
+
+
+def make_run(path: Path) -> Path:
+    (path / ".hydra").mkdir(parents=True)
+    (path / ".hydra" / "config.yaml").write_text("seed: 1\n")
+    (path / "checkpoints").mkdir()
+    (path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    return path
+
+
+def test_resume_argv_composes_the_run_config_into_the_run_dir(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "r")
+    now = dt.datetime(2026, 11, 25, 12, 0, 0)
+    argv = resume_argv(["restorelab-train", f"resume={run}", "trainer.max_steps=9"], now)
+    assert argv == [
+        "restorelab-train",
+        "--config-dir",
+        str(run / ".hydra"),
+        "--config-name",
+        "config",
+        "trainer.max_steps=9",
+        f"++resume={run}",
+        f"hydra.run.dir={run}",
+        "hydra.output_subdir=.hydra/resume-2026-11-25_12-00-00",
+    ]
+    assert resume_argv(argv) == argv  # DDP children re-run the rewritten command line
+    assert resume_argv(["restorelab-train", "seed=1"]) == ["restorelab-train", "seed=1"]
+
+
+def test_resume_latest_picks_the_newest_last_ckpt(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("RESTORELAB_OUTPUTS", str(tmp_path))
+    old = make_run(tmp_path / "train" / "runs" / "b_old")
+    new = make_run(tmp_path / "train" / "multiruns" / "s" / "0")
+    os.utime(old / "checkpoints" / "last.ckpt", (1_000, 1_000))
+    assert resolve_run_dir("latest") == new.resolve()
+    os.utime(new / "checkpoints" / "last.ckpt", (500, 500))
+    assert resolve_run_dir("latest") == old.resolve()
+
+
+def test_bad_resume_requests_fail_with_one_line(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("RESTORELAB_OUTPUTS", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"^resume=latest: no run with checkpoints/last.ckpt"):
+        resolve_run_dir("latest")
+    with pytest.raises(ConfigError, match=r"^resume=/nope: run directory does not exist: /nope$"):
+        resolve_run_dir("/nope")
+    run = make_run(tmp_path / "r")
+    (run / "checkpoints" / "last.ckpt").unlink()
+    with pytest.raises(ConfigError, match=r"last.ckpt not found \(is .* a run directory\?\)$"):
+        resolve_run_dir(str(run))
+    with pytest.raises(ConfigError, match=r"cannot be combined with -m/--multirun"):
+        resume_argv(["restorelab-train", "-m", f"resume={run}"])
+
+
+def test_cli_reports_a_missing_run_in_one_line(tmp_path: Path) -> None:
+    proc = train_cli([f"resume={tmp_path / 'missing'}"], tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"restorelab-train: error: resume={tmp_path / 'missing'}: run directory does not "
+        f"exist: {tmp_path / 'missing'}"
+    ]

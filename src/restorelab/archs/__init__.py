@@ -16,6 +16,7 @@ from restorelab.archs.patchgan import PatchGANDiscriminator
 from restorelab.archs.rcan import RCAN
 from restorelab.archs.refine import RefineNet
 from restorelab.archs.rrdbnet import RRDBNet
+from restorelab.archs.srresnet import SRResNet
 from restorelab.archs.swinir import SwinIR
 from restorelab.archs.unet import UNet
 from restorelab.archs.unet_discriminator import UNetDiscriminatorSN
@@ -32,6 +33,7 @@ __all__ = [
     "PatchGANDiscriminator",
     "RRDBNet",
     "RefineNet",
+    "SRResNet",
     "SRVGGNetCompact",
     "SwinIR",
     "UNet",

@@ -160,12 +160,12 @@ class RefineNet(nn.Module):
         """Every stage's output, first to last; the last is what ``forward`` returns."""
         out = self.first(lq)
         outs = [out]
-        if self.num_stages == 1:
-            return outs
         guide = self._guide(lq)
-        for k in range(self.num_stages - 1):
-            out = self.refiners[0 if self.shared else k](out, guide)
-            outs.append(out)
+        repeats = self.num_stages - 1 if self.shared else 1
+        for refiner in self.refiners:  # one shared refiner applied K-1 times, or K-1 refiners
+            for _ in range(repeats):
+                out = refiner(out, guide)
+                outs.append(out)
         return outs
 
     def forward(self, lq: Tensor) -> Tensor:
