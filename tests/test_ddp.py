@@ -212,6 +212,7 @@ def test_two_nodes_on_loopback_train_together(single_process_run: Path, tmp_path
         "GLOO_SOCKET_IFNAME": "lo",
     }
     args = [*COMMON, "trainer=ddp_sim", "trainer.devices=1", "trainer.num_nodes=2", "logger=csv"]
+    logs = [(tmp_path / f"node{r}.log").open("w") for r in (0, 1)]  # files: pipes could fill
     procs = [
         subprocess.Popen(
             [
@@ -223,17 +224,31 @@ def test_two_nodes_on_loopback_train_together(single_process_run: Path, tmp_path
             ],
             cwd=ROOT,
             env={**os.environ, **env, "NODE_RANK": str(r), "RESTORELAB_OUTPUTS": str(tmp_path)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            stdout=logs[r],
+            stderr=subprocess.STDOUT,
         )
         for r in (0, 1)
     ]
-    results = [p.communicate(timeout=600) for p in procs]
-    for proc, (_, err) in zip(procs, results, strict=True):
-        assert proc.returncode == 0, err[-3000:]
-    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in "".join(results[1])
+    for proc in procs:
+        proc.wait(timeout=600)
+    for log in logs:
+        log.close()
+    out = [(tmp_path / f"node{r}.log").read_text() for r in (0, 1)]
+    for proc, text in zip(procs, out, strict=True):
+        assert proc.returncode == 0, text[-3000:]
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in out[1]
     # rank 0 (node 0) writes the results; node 1 only trained
     assert (tmp_path / "node0" / "metrics.json").is_file()
     assert not (tmp_path / "node1" / "metrics.json").exists()
     assert_same_run(single_process_run, tmp_path / "node0")
+
+
+@pytest.mark.slow
+def test_ddp_job_of_a_sweep_stays_in_its_job_dir(tmp_path: Path) -> None:
+    # ranks > 0 re-run the command line: with `-m` they would start a sweep of their own
+    ok(train_cli(["-m", *COMMON, "trainer=ddp_sim", "seed=42", "trainer.max_steps=2"], tmp_path))
+    assert [p.name for p in (tmp_path / "train").iterdir()] == ["multiruns"]  # no runs/ dir
+    (sweep,) = (tmp_path / "train" / "multiruns").iterdir()
+    assert sorted(p.name for p in sweep.iterdir()) == ["0", "multirun.yaml"]
+    assert len(list((sweep / "0" / "wandb").glob("offline-run-*"))) == 1
+    assert json.loads((sweep / "0" / "metrics.json").read_text())["step"] == 2

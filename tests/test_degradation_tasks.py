@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -11,7 +13,7 @@ from restorelab.archs._checks import ArchConfigError
 from restorelab.archs.pretrained import build_generator
 from restorelab.degradations import JPEG, Degradation, GaussianNoise, RandomBlur
 from restorelab.errors import root_cause
-from restorelab.train import train
+from restorelab.train import build_module, train
 
 FAST = [
     "debug=fast",
@@ -120,3 +122,38 @@ def test_nafnet_blocks_start_as_identity_and_published_sizes() -> None:
     assert torch.equal(block(x), x)  # beta = gamma = 0 at initialisation
     unet = UNet()
     assert sum(p.numel() for p in unet.parameters()) == pytest.approx(31.03e6, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["degradation=realesrgan", "data.patch_size=32"],
+            r"degradation\.stages\.usm: USMSharp: `kernel_size`=51 is larger than the 32x32",
+        ),
+        (
+            ["degradation=realesrgan", "degradation.stages.blur2.prob=1.5"],
+            r"degradation\.stages\.blur2: RandomBlur: `prob` must be in \[0, 1\], got 1\.5",
+        ),
+        (
+            [
+                "degradation=motion_blur",
+                "degradation.stages.blur.kernel_size=20",
+                "data.scale=1",
+                "generator=nafnet_tiny",
+            ],
+            r"degradation\.stages\.blur: RandomBlur: `kernel_size` must be an odd integer",
+        ),
+        (
+            ["degradation=realesrgan", "+degradation.stages.blur1.sigmaa=1"],
+            r"degradation\.stages\.blur1\.sigmaa: RandomBlur has no parameter `sigmaa`",
+        ),
+    ],
+)
+def test_bad_degradation_config_fails_at_start_up(compose_cfg, overrides, message) -> None:
+    cfg = compose_cfg(*overrides)
+    with pytest.raises(Exception) as error:
+        build_module(cfg)
+    cause = root_cause(error.value)
+    assert cause is not None
+    assert re.search(message, str(cause)), str(cause)

@@ -112,6 +112,9 @@ def test_perceptual_loss_on_a_random_vgg19() -> None:
     assert not loss.vgg.training
     assert not [k for k in loss.state_dict() if "vgg" in k]
     loss.load_state_dict(loss.state_dict())  # loads although the VGG weights are not in it
+    # randomly initialised as torchvision does, the deepest layer ESRGAN uses still responds
+    deep = PerceptualLoss(layer_weights={"conv5_4": 1.0}, weights="random")
+    assert float(deep(sr.detach(), gt)) > 1e-3
 
 
 def test_perceptual_before_and_after_activation_differ() -> None:

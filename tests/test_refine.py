@@ -69,6 +69,18 @@ def test_shared_weights_have_one_refiner() -> None:
     assert len(single.refiners) == 0 and len(single.stages(torch.rand(1, 3, 4, 4))) == 1
 
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_scriptable_for_export(shared: bool) -> None:
+    """`restorelab-export --format torchscript` scripts the generator; stages() survives it."""
+    net = tiny_refine(2, num_stages=3, shared=shared).eval()
+    for p in net.refiners.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    scripted = torch.jit.script(net)
+    x = torch.rand(1, 3, 6, 7)
+    torch.testing.assert_close(scripted(x), net(x))
+    assert len(scripted.stages(x)) == 3
+
+
 def test_refine_wraps_any_generator() -> None:
     swin = SwinIR(
         scale=2, img_size=8, embed_dim=8, depths=[1], num_heads=[2], window_size=4,

@@ -15,10 +15,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from restorelab.callbacks.resume_state import capture_global_rng, restore_global_rng
 from restorelab.checkpoint import load_checkpoint
+from restorelab.data.datamodule import RestorationDataModule
+from restorelab.data.sampling import ResumableDataLoader
+from restorelab.data.sources import Sample, Source
+from restorelab.degradations import Degradation, GaussianNoise
 from restorelab.errors import ConfigError
 from restorelab.resume import resolve_run_dir, resume_argv
 from restorelab.train import train
@@ -234,3 +240,66 @@ def test_cli_reports_a_missing_run_in_one_line(tmp_path: Path) -> None:
         f"restorelab-train: error: resume={tmp_path / 'missing'}: run directory does not "
         f"exist: {tmp_path / 'missing'}"
     ]
+
+
+# ------------------------------------------------------------- the pieces of an exact resume
+def test_global_rng_states_survive_a_weights_only_checkpoint(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    np.random.seed(2)
+    random.seed(3)
+    torch.save({"rng": capture_global_rng()}, tmp_path / "s.ckpt")
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    torch.manual_seed(9)
+    np.random.seed(9)
+    random.seed(9)
+    restore_global_rng(torch.load(tmp_path / "s.ckpt", weights_only=True)["rng"])
+    assert torch.equal(torch.rand(3), expected[0])
+    assert np.array_equal(np.random.rand(3), expected[1])
+    assert random.random() == expected[2]
+
+
+def test_degradation_stream_continues_from_a_saved_state() -> None:
+    degrade = Degradation({"noise": GaussianNoise(sigma=(5.0, 5.0))}, seed=4)
+    gt = torch.full((1, 3, 8, 8), 0.5)
+    assert degrade.rng_state() is None  # no draw yet
+    degrade(gt)
+    saved = degrade.rng_state()
+    assert saved is not None
+    expected = degrade(gt)
+    degrade.reseed(4)  # what the module's on_fit_start does in the resumed run
+    degrade.set_rng_state(saved)
+    assert torch.equal(degrade(gt), expected)
+
+
+class BlankImages(Source):
+    """``n`` black 16x16 images in memory."""
+
+    def __init__(self, n: int) -> None:
+        self.names = [f"i{i}" for i in range(n)]
+
+    def __getitem__(self, index: int) -> Sample:
+        return Sample(self.names[index], np.zeros((16, 16, 3), np.uint8))
+
+
+def test_train_loader_resumes_at_the_next_batch_of_the_saved_epoch() -> None:
+    source = BlankImages(7)
+    module = RestorationDataModule(
+        train=source, val=None, scale=4, patch_size=8, batch_size=2, seed=1
+    )
+
+    def order(loader: ResumableDataLoader) -> list[list[tuple[int, int]]]:
+        return [list(b) for b in loader.batch_sampler]  # type: ignore[union-attr]
+
+    fresh = module.train_dataloader()
+    fresh.sampler.set_epoch(1)  # type: ignore[attr-defined]
+    full = order(fresh)
+    assert len(full) == 3 and all(e == 1 for b in full for e, _ in b)
+
+    resumed = module.train_dataloader()
+    resumed.load_state_dict({"epoch": 1, "batches": 2})
+    assert order(resumed) == full[2:]  # continues with the third batch of epoch 1
+    assert order(resumed)[0][0][0] == 1 and len(order(resumed)) == 3  # then whole epochs
+
+    at_end = module.train_dataloader()
+    at_end.load_state_dict({"epoch": 1, "batches": 3})  # saved after the epoch's last batch
+    assert at_end.sampler.epoch == 2  # type: ignore[attr-defined]

@@ -118,7 +118,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured experiment; returns the final validation metrics.
 
     Writes ``<run>/metrics.json`` and ``<run>/checkpoints/last.ckpt``; with ``ckpt_path`` set,
-    continues that run (optimizer, scheduler and step count included).
+    continues that run (optimizer, scheduler and step count included); with ``resume`` set
+    (see :mod:`restorelab.resume`), continues it in its own directory and W&B run.
     """
     if cfg.get("seed") is not None:
         L.seed_everything(int(cfg.seed), workers=True, verbose=False)

@@ -28,7 +28,7 @@ from restorelab.errors import ConfigError
 PROG = "restorelab-archs"
 #: Scales tried when discovering what an architecture supports.
 CANDIDATE_SCALES = (1, 2, 3, 4, 8)
-#: Input side (pixels) of the warm-up run before timing: initialises kernels and allocator.
+#: Input side (pixels) of the warm-up run of models too costly to warm up at full size.
 WARMUP_SIZE = 64
 #: Number of spaces between plain-table columns.
 COLUMN_GAP = 2
@@ -106,13 +106,19 @@ def _in_channels(net: nn.Module) -> int:
     return 3
 
 
-def measure_latency(net: nn.Module, size: int, repeats: int) -> float:
-    """Median wall time (ms) of ``repeats`` CPU forward passes at ``size`` x ``size``."""
+def measure_latency(net: nn.Module, size: int, repeats: int, full_warmup: bool = True) -> float:
+    """Median wall time (ms) of ``repeats`` CPU forward passes at ``size`` x ``size``.
+
+    A warm-up pass runs first (oneDNN builds its kernels per shape on the first call): at the
+    measured size when ``full_warmup``, else at ``WARMUP_SIZE`` (for models that take tens
+    of seconds per pass, where the one-time cost is small in comparison).
+    """
     channels = _in_channels(net)
     net.eval()
     times = []
     with torch.inference_mode():
-        net(torch.rand(1, channels, WARMUP_SIZE, WARMUP_SIZE))
+        warm = size if full_warmup else min(size, WARMUP_SIZE)
+        net(torch.rand(1, channels, warm, warm))
         x = torch.rand(1, channels, size, size)
         for _ in range(repeats):
             start = time.perf_counter()
@@ -129,6 +135,7 @@ def describe(
     repeats: int,
     max_gflops: float | None,
     conf: Path | None = None,
+    warmup_gflops: float = float("inf"),
 ) -> ArchRow:
     """Build config ``name`` and measure it; ``scale`` falls back to the nearest supported."""
     scales = supported_scales(name, conf)
@@ -144,7 +151,8 @@ def describe(
     gflops = flops / 1e9
     ms = None
     if latency and (max_gflops is None or gflops <= max_gflops):
-        ms = measure_latency(build(name, chosen, "cpu", conf), size, repeats)
+        net = build(name, chosen, "cpu", conf)
+        ms = measure_latency(net, size, repeats, full_warmup=gflops <= warmup_gflops)
     return ArchRow(name, type(meta).__name__, scales, chosen, params, gflops, ms)
 
 
@@ -221,6 +229,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="timed runs per model (median reported), after a small warm-up",
     )
     parser.add_argument(
+        "--warmup-gflops",
+        type=float,
+        default=200.0,
+        help="warm up at full size only models up to this many GFLOPs (others at 64 px)",
+    )
+    parser.add_argument(
         "--max-gflops", type=float, default=None, help="skip timing models above this many GFLOPs"
     )
     return parser.parse_args(argv)
@@ -236,7 +250,15 @@ def run(args: argparse.Namespace) -> str:
     if args.size <= 0 or args.repeats <= 0:
         raise ConfigError(f"--size ({args.size}) and --repeats ({args.repeats}) must be > 0")
     rows = [
-        describe(n, args.size, args.scale, not args.no_latency, args.repeats, args.max_gflops)
+        describe(
+            n,
+            args.size,
+            args.scale,
+            not args.no_latency,
+            args.repeats,
+            args.max_gflops,
+            warmup_gflops=args.warmup_gflops,
+        )
         for n in names
     ]
     return render(rows, args.format, args.size)

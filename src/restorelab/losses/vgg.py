@@ -88,7 +88,11 @@ def resolve_vgg_weights(arch: str, weights: str | None, key: str) -> Path | None
 
 
 def build_vgg_features(arch: str, num_layers: int) -> nn.Sequential:
-    """The first ``num_layers`` layers of torchvision's ``vgg*.features`` (same indices)."""
+    """The first ``num_layers`` layers of torchvision's ``vgg*.features`` (same indices).
+
+    Randomly initialised as torchvision does (Kaiming normal, fan-out), so that even without
+    ImageNet weights (tests) the deep layers' features do not vanish.
+    """
     layers: list[nn.Module] = []
     in_ch = 3
     for widths in VGG_BLOCKS[arch]:
@@ -96,7 +100,12 @@ def build_vgg_features(arch: str, num_layers: int) -> nn.Sequential:
             layers += [nn.Conv2d(in_ch, w, 3, padding=1), nn.ReLU(inplace=False)]
             in_ch = w
         layers.append(nn.MaxPool2d(2, 2))
-    return nn.Sequential(*layers[:num_layers])
+    features = nn.Sequential(*layers[:num_layers])
+    for m in features.modules():  # torchvision's VGG init: deep random features stay alive
+        if isinstance(m, nn.Conv2d) and m.bias is not None:
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    return features
 
 
 def _drop_own_keys(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:
