@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from restorelab.errors import root_cause
@@ -41,11 +43,26 @@ def one_line(error: BaseException) -> str:
     return message.strip().splitlines()[0] if message.strip() else type(error).__name__
 
 
+#: How long a finished offline W&B run may take to write its last records.
+OFFLINE_FLUSH_TIMEOUT_S = 30.0
+
+
 def close_loggers() -> None:
     """Finish the W&B run even when training failed, so offline files are complete."""
     try:
         import wandb
     except ImportError:  # pragma: no cover - wandb is a dependency
         return
-    if wandb.run is not None:
-        wandb.finish()
+    run = wandb.run
+    if run is None:
+        return
+    offline = bool(getattr(run.settings, "_offline", False))
+    run_file = Path(str(getattr(run.settings, "sync_file", "") or ""))
+    wandb.finish()
+    if offline and run_file.name:
+        # finish() can return before W&B's service has written the last records; wait for
+        # them so `wandb sync` and our offline reader see a complete run.
+        from restorelab.wandb_offline import wait_until_complete
+
+        with contextlib.suppress(TimeoutError):
+            wait_until_complete(run_file, timeout=OFFLINE_FLUSH_TIMEOUT_S)
