@@ -13,6 +13,7 @@ from restorelab.degradations import (
     JPEG,
     Degradation,
     DegradationError,
+    GaussianBlur,
     GaussianNoise,
     RandomBlur,
     RandomNoise,
@@ -267,3 +268,10 @@ def test_kernel_larger_than_the_patch_fails_at_start_up() -> None:
     assert degradation.check_input_size(64, 64) == (64, 64)
     with pytest.raises(DegradationError, match=r"degradation\.stages\.blur: .*`kernel_size`=21"):
         degradation.check_input_size(16, 16)
+
+
+def test_gaussian_blur_kernel_larger_than_the_patch_fails_at_start_up() -> None:
+    degradation = Degradation({"blur": GaussianBlur(kernel_size=21)})
+    assert degradation.check_input_size(21, 40) == (21, 40)
+    with pytest.raises(DegradationError, match=r"stages\.blur: GaussianBlur: `kernel_size`=21"):
+        degradation.check_input_size(20, 40)

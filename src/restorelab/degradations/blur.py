@@ -98,6 +98,15 @@ class GaussianBlur(Stage):
         self.sigma = check_range("GaussianBlur", "sigma", sigma, minimum=0.0, strict_minimum=True)
         self.prob = check_prob("GaussianBlur", "prob", prob)
 
+    def check_input_size(self, height: int, width: int) -> tuple[int, int]:
+        """Fail at start-up when the kernel is larger than the images this stage will see."""
+        if self.kernel_size > min(height, width):
+            raise DegradationError(
+                f"GaussianBlur: `kernel_size`={self.kernel_size} is larger than the "
+                f"{height}x{width} images it blurs."
+            )
+        return height, width
+
     def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
         batch = x.shape[0]
         sigma = uniform(batch, self.sigma, generator, x.device)
