@@ -27,6 +27,7 @@ from restorelab.archs import (
     UNet,
 )
 from restorelab.archs._checks import ArchConfigError
+from restorelab.archs.cli import build
 from restorelab.archs.pretrained import build_generator, load_pretrained
 from restorelab.errors import ConfigError
 from restorelab.module import RestorationModule
@@ -155,7 +156,7 @@ def swin_bias_tables(net: nn.Module) -> int:
 def test_published_parameter_counts(
     config: str, scale: int, exact: int, published_m: float, digits: int
 ) -> None:
-    count = n_params(config_net(config, scale))
+    count = n_params(build(config, scale, "meta"))  # meta device: no memory, no init time
     assert count == exact
     assert round(count / 1e6, digits) == published_m
 
@@ -167,7 +168,7 @@ def test_swinir_light_parameter_counts(scale: int, published_k: int) -> None:
     The paper's count leaves out the relative-position bias tables (24 blocks x 225 x 6 =
     32,400 entries), which are learned parameters here as in the released code.
     """
-    net = config_net("swinir_light", scale)
+    net = build("swinir_light", scale, "meta")
     assert swin_bias_tables(net) == 24 * (2 * 8 - 1) ** 2 * 6
     assert round((n_params(net) - swin_bias_tables(net)) / 1e3) == published_k
 
@@ -304,6 +305,18 @@ def test_release_state_dicts_load(factory: Any, layout: dict[str, Any], tmp_path
     for key, value in state.items():
         torch.testing.assert_close(loaded[key].to(value.dtype), value, rtol=0, atol=0)
     net(torch.rand(1, 3, 8, 8))
+
+
+def test_swinir_relative_position_index_matches_the_original_formula() -> None:
+    """index[i, j] = (dy + ws - 1) * (2 ws - 1) + (dx + ws - 1), tokens in row-major order."""
+    ws = 4
+    net = SwinIR(scale=2, **swin_tiny("pixelshuffledirect", window_size=ws))
+    index = net.layers[0].residual_group.blocks[0].attn.relative_position_index
+    pos = [(i // ws, i % ws) for i in range(ws * ws)]
+    expected = torch.tensor(
+        [[(a[0] - b[0] + ws - 1) * (2 * ws - 1) + (a[1] - b[1] + ws - 1) for b in pos] for a in pos]
+    )
+    assert torch.equal(index, expected)
 
 
 def test_swinir_attn_mask_follows_img_size() -> None:

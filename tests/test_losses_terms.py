@@ -156,7 +156,7 @@ def test_missing_vgg19_weights_say_which_file_to_put_where(tmp_path, monkeypatch
 
 
 def test_unsharp_mask_sharpens_edges_and_leaves_flat_areas() -> None:
-    usm = UnsharpMask(radius=3, weight=0.5, threshold=10)
+    usm = UnsharpMask(kernel_size=7, sigma=1.4, weight=0.5, threshold=10)
     flat = torch.full((1, 3, 16, 16), 0.4)
     assert torch.allclose(usm(flat), flat)
     step = torch.zeros(1, 1, 16, 16)
@@ -168,7 +168,7 @@ def test_unsharp_mask_sharpens_edges_and_leaves_flat_areas() -> None:
 
 
 def test_composite_sharpens_the_target_of_content_terms_only() -> None:
-    usm = UnsharpMask(radius=3)
+    usm = UnsharpMask(kernel_size=7, sigma=1.4)
     loss = CompositeLoss({"l1": L1Loss()}, sharpen_gt=usm)
     sr, gt = _pair()
     _, parts = loss.generator(sr, gt)

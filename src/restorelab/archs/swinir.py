@@ -380,7 +380,12 @@ class SwinIR(nn.Module):
         depths, num_heads = [int(d) for d in depths], [int(h) for h in num_heads]
         check_choice(name, "upsampler", upsampler, UPSAMPLER_SCALES)
         check_choice(name, "resi_connection", resi_connection, _RESI_CONNECTIONS)
-        self.scale: int = check_scale(name, scale, UPSAMPLER_SCALES[upsampler])
+        try:
+            self.scale: int = check_scale(name, scale, UPSAMPLER_SCALES[upsampler])
+        except ArchConfigError as e:
+            if scale == 1:  # denoising / JPEG: the restoration head, not an upsampler
+                raise ArchConfigError(f"{e}; for scale 1 set generator.upsampler=''") from None
+            raise
         check_positive(
             name, embed_dim=embed_dim, window_size=window_size, img_size=img_size, num_feat=num_feat
         )

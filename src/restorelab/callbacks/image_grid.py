@@ -85,14 +85,16 @@ class ImageGridLogger(L.Callback):
         if trainer.sanity_checking or not isinstance(outputs, dict):
             return
         scale = int(getattr(pl_module, "scale", 1))
-        multi_stage = hasattr(getattr(pl_module, "generator", None), "stages")
+        # the network validation scored (the EMA copy when kept), if it has several stages
+        net = getattr(pl_module, "inference_generator", getattr(pl_module, "generator", None))
+        stages_fn = getattr(net, "stages", None)
         for i in range(outputs["sr"].shape[0]):
             if len(self._rows) >= self.num_images:
                 return
             early: list[Tensor] = []
-            if multi_stage:  # one column per stage: rerun only the images shown
+            if callable(stages_fn):  # one column per stage: rerun only the images shown
                 with torch.no_grad():
-                    outs = pl_module.stages(outputs["lq"][i : i + 1])  # type: ignore[operator]
+                    outs = stages_fn(outputs["lq"][i : i + 1])
                 early = [o[0] for o in outs[:-1]]
             self._caption = " | ".join(
                 [
