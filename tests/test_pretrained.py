@@ -108,3 +108,62 @@ def test_missing_and_code_bearing_files_are_refused(tmp_path: Path) -> None:
     torch.save({"epoch": 3}, junk)
     with pytest.raises(DataError, match="no generator weights found"):
         load_pretrained(_net(0), junk)
+
+
+def _edsr_pytorch_state(ours: dict) -> dict:
+    """Our EDSR's weights under EDSR-PyTorch's names (head/body/tail + frozen mean shifts)."""
+    names = {"conv_first.": "head.0.", "conv_after_body.": "body.2.", "upsample.": "tail.0."}
+    names["conv_last."] = "tail.1."
+    out = {}
+    for k, v in ours.items():
+        new = k
+        for a, b in names.items():
+            if k.startswith(a):
+                new = b + k[len(a) :]
+        if k.startswith("body.") and ".conv" in k:
+            i, conv, rest = k.split(".", 3)[1], k.split(".")[2], k.split(".")[3]
+            new = f"body.{i}.body.{0 if conv == 'conv1' else 2}.{rest}"
+        out[new] = v
+    out["sub_mean.weight"] = torch.eye(3).view(3, 3, 1, 1)
+    out["sub_mean.bias"] = torch.zeros(3)
+    out["add_mean.weight"] = torch.eye(3).view(3, 3, 1, 1)
+    out["add_mean.bias"] = torch.zeros(3)
+    return out
+
+
+def test_edsr_pytorch_release_names_load(tmp_path: Path) -> None:
+    from restorelab.archs import EDSR
+
+    torch.manual_seed(0)
+    src = EDSR(num_feat=8, num_block=2, scale=4)
+    state = _edsr_pytorch_state(src.state_dict())
+    assert "body.0.body.2.weight" in state and "tail.0.2.weight" in state
+    path = tmp_path / "edsr_baseline_x4.pt"
+    torch.save(state, path)
+    dst = EDSR(num_feat=8, num_block=2, scale=4)
+    load_pretrained(dst, path)
+    assert _same(dst, src)
+
+
+def test_original_esrgan_release_names_load(tmp_path: Path) -> None:
+    from restorelab.archs import RRDBNet
+
+    torch.manual_seed(0)
+    src = RRDBNet(num_feat=8, num_block=2, num_grow_ch=4, scale=4)
+    old = {"conv_body.": "trunk_conv.", "conv_up1.": "upconv1.", "conv_up2.": "upconv2."}
+    old["conv_hr."] = "HRconv."
+    state = {}
+    for k, v in src.state_dict().items():
+        new = k
+        for a, b in old.items():
+            if k.startswith(a):
+                new = b + k[len(a) :]
+        if k.startswith("body."):
+            _, i, rdb, rest = k.split(".", 3)
+            new = f"RRDB_trunk.{i}.RDB{rdb[-1]}.{rest}"
+        state[new] = v
+    path = tmp_path / "RRDB_ESRGAN_x4.pth"
+    torch.save(state, path)
+    dst = RRDBNet(num_feat=8, num_block=2, num_grow_ch=4, scale=4)
+    load_pretrained(dst, path)
+    assert _same(dst, src)

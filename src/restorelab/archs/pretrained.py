@@ -7,7 +7,9 @@ Accepted files, all read without unpickling code:
   Real-ESRGAN do), else ``generator.*``;
 * a BasicSR / Real-ESRGAN / SwinIR release (``.pth``): ``params_ema`` before ``params``;
 * a bare state dict (EDSR releases), optionally with DataParallel's ``module.`` prefix;
-* a ``.safetensors`` file (what ``restorelab-export --format safetensors`` writes).
+* a ``.safetensors`` file (what ``restorelab-export --format safetensors`` writes);
+* EDSR-PyTorch's and the original ESRGAN repository's files, renamed by
+  :mod:`restorelab.archs.layouts`.
 
 A file whose weights do not fit the architecture is refused with the mismatched keys listed,
 never loaded partially.
@@ -23,6 +25,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from restorelab.archs.layouts import to_our_layout
 from restorelab.errors import ConfigError, DataError
 
 #: The config key holding the path; popped before the architecture is instantiated.
@@ -117,6 +120,10 @@ def load_pretrained(generator: nn.Module, path: str | Path, prefer_ema: bool = T
     """
     state = read_generator_state(path, prefer_ema)
     problems = mismatch(generator, state)
+    if problems:
+        renamed, layout = to_our_layout(state)
+        if layout is not None and not mismatch(generator, renamed):
+            state, problems = renamed, ""
     if problems:
         raise ConfigError(
             f"generator.pretrained={path} does not fit {type(generator).__name__}: {problems}"
