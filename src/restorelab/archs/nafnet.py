@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from restorelab.archs._checks import ArchConfigError, check_positive, check_scale
+from restorelab.archs.padding import pad_to_multiple
 
 
 class LayerNorm2d(nn.Module):
@@ -166,7 +166,7 @@ class NAFNet(nn.Module):
 
     def forward(self, inp: Tensor) -> Tensor:
         height, width = inp.shape[-2:]
-        x = self._pad(inp)
+        x = pad_to_multiple(inp, self.padder_size)
         feat = self.intro(x)
         skips = []
         for encoder, down in zip(self.encoders, self.downs, strict=True):
@@ -178,15 +178,6 @@ class NAFNet(nn.Module):
             feat = decoder(up(feat) + skip)
         out = self.ending(feat) + x
         return out[..., :height, :width]
-
-    def _pad(self, x: Tensor) -> Tensor:
-        h, w = x.shape[-2:]
-        pad_h = (-h) % self.padder_size
-        pad_w = (-w) % self.padder_size
-        if pad_h == 0 and pad_w == 0:
-            return x
-        mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-        return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}"

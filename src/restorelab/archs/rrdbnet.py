@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from restorelab.archs._checks import check_scale
 from restorelab.archs.msrresnet import scaled_kaiming_init
+from restorelab.archs.padding import pad_to_multiple
 
 _SUPPORTED_SCALES = (1, 2, 4)
 
@@ -125,7 +126,7 @@ class RRDBNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         if self.unshuffle > 1:
-            x = _pad_to_multiple(x, self.unshuffle)
+            x = pad_to_multiple(x, self.unshuffle)
             x = F.pixel_unshuffle(x, self.unshuffle)
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
@@ -133,14 +134,3 @@ class RRDBNet(nn.Module):
         feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2.0, mode="nearest")))
         out = self.conv_last(self.lrelu(self.conv_hr(feat)))
         return out[..., : h * self.scale, : w * self.scale]
-
-
-def _pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
-    """Pad the bottom and right of ``x`` so height and width are multiples of ``multiple``."""
-    h, w = x.shape[-2:]
-    pad_h, pad_w = (-h) % multiple, (-w) % multiple
-    if pad_h == 0 and pad_w == 0:
-        return x
-    # reflect needs the padding to be smaller than the side; tiny inputs fall back to replicate
-    mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from restorelab.archs._checks import ArchConfigError, check_choice, check_positive, check_scale
 from restorelab.archs.edsr import _pixel_shuffle_upsampler
-from restorelab.archs.rrdbnet import _pad_to_multiple
+from restorelab.archs.padding import pad_to_multiple
 
 #: Scales each reconstruction head supports (as in the SwinIR paper and release).
 UPSAMPLER_SCALES: dict[str, tuple[int, ...]] = {
@@ -490,7 +490,7 @@ class SwinIR(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
-        x = _pad_to_multiple(x, self.window_size)
+        x = pad_to_multiple(x, self.window_size)
         mean = self.mean.to(x.dtype)
         x = (x - mean) * self.img_range
         if self.upsampler == "":

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from restorelab.archs._checks import ArchConfigError, check_positive, check_scale
+from restorelab.archs.padding import pad_to_multiple
 
 
 class DoubleConv(nn.Sequential):
@@ -91,7 +92,7 @@ class UNet(nn.Module):
 
     def forward(self, lq: Tensor) -> Tensor:
         height, width = lq.shape[-2:]
-        x = self._pad(lq)
+        x = pad_to_multiple(lq, self.multiple)
         feat = x
         skips = []
         for encoder in self.encoders:
@@ -103,15 +104,6 @@ class UNet(nn.Module):
             feat = decoder(torch.cat([up(feat), skip], dim=1))
         out = self.conv_last(feat) + x
         return out[..., :height, :width]
-
-    def _pad(self, x: Tensor) -> Tensor:
-        h, w = x.shape[-2:]
-        pad_h = (-h) % self.multiple
-        pad_w = (-w) % self.multiple
-        if pad_h == 0 and pad_w == 0:
-            return x
-        mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-        return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}"

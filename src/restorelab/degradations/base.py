@@ -72,6 +72,22 @@ class Stage(nn.Module, ABC):
         return height // self.scale, width // self.scale
 
 
+def check_kernel_fits(
+    owner: str, kernel_size: int, height: int, width: int, action: str
+) -> tuple[int, int]:
+    """Fail at start-up when a ``kernel_size`` filter cannot fit ``height x width`` images.
+
+    Returns the unchanged size, so filtering stages' ``check_input_size`` is this one call.
+    ``action`` ends the message, e.g. ``"it blurs."``.
+    """
+    if kernel_size > min(height, width):
+        raise DegradationError(
+            f"{owner}: `kernel_size`={kernel_size} is larger than the {height}x{width} images "
+            f"{action}"
+        )
+    return height, width
+
+
 def check_prob(owner: str, name: str, value: float) -> float:
     """Return ``value`` as a float after checking it is a probability in ``[0, 1]``."""
     prob = _as_float(owner, name, value)

@@ -12,6 +12,7 @@ from restorelab.degradations.base import (
     DegradationError,
     Stage,
     apply_selected,
+    check_kernel_fits,
     check_prob,
     check_range,
     select_samples,
@@ -100,12 +101,7 @@ class GaussianBlur(Stage):
 
     def check_input_size(self, height: int, width: int) -> tuple[int, int]:
         """Fail at start-up when the kernel is larger than the images this stage will see."""
-        if self.kernel_size > min(height, width):
-            raise DegradationError(
-                f"GaussianBlur: `kernel_size`={self.kernel_size} is larger than the "
-                f"{height}x{width} images it blurs."
-            )
-        return height, width
+        return check_kernel_fits("GaussianBlur", self.kernel_size, height, width, "it blurs.")
 
     def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
         batch = x.shape[0]

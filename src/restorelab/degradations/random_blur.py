@@ -14,6 +14,7 @@ from restorelab.degradations.base import (
     DegradationError,
     Stage,
     check_choices,
+    check_kernel_fits,
     check_odd,
     check_prob,
     check_range,
@@ -188,12 +189,13 @@ class RandomBlur(Stage):
 
     def check_input_size(self, height: int, width: int) -> tuple[int, int]:
         """Fail at start-up when the kernel cannot fit the images this stage will see."""
-        if self.kernel_size > min(height, width):
-            raise DegradationError(
-                f"{type(self).__name__}: `kernel_size`={self.kernel_size} is larger than the "
-                f"{height}x{width} images it blurs (the patch size after the stages before it)."
-            )
-        return height, width
+        return check_kernel_fits(
+            type(self).__name__,
+            self.kernel_size,
+            height,
+            width,
+            "it blurs (the patch size after the stages before it).",
+        )
 
     def draw_kernels(
         self, batch: int, generator: torch.Generator, device: torch.device
@@ -354,12 +356,9 @@ class SincFilter(Stage):
 
     def check_input_size(self, height: int, width: int) -> tuple[int, int]:
         """Fail at start-up when the kernel cannot fit the images this stage will see."""
-        if self.kernel_size > min(height, width):
-            raise DegradationError(
-                f"{type(self).__name__}: `kernel_size`={self.kernel_size} is larger than the "
-                f"{height}x{width} images it filters."
-            )
-        return height, width
+        return check_kernel_fits(
+            type(self).__name__, self.kernel_size, height, width, "it filters."
+        )
 
     def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
         batch = x.shape[0]

@@ -5,7 +5,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from restorelab.degradations.base import DegradationError, Stage, _as_float, check_odd
+from restorelab.degradations.base import (
+    DegradationError,
+    Stage,
+    _as_float,
+    check_kernel_fits,
+    check_odd,
+)
 from restorelab.degradations.filtering import filter_per_sample_separable
 
 __all__ = ["USMSharp", "usm_sharp"]
@@ -93,12 +99,9 @@ class USMSharp(Stage):
 
     def check_input_size(self, height: int, width: int) -> tuple[int, int]:
         """Fail at start-up when the blur cannot fit the images."""
-        if self.kernel_size > min(height, width):
-            raise DegradationError(
-                f"{type(self).__name__}: `kernel_size`={self.kernel_size} is larger than the "
-                f"{height}x{width} images it sharpens."
-            )
-        return height, width
+        return check_kernel_fits(
+            type(self).__name__, self.kernel_size, height, width, "it sharpens."
+        )
 
     def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
         return usm_sharp(x, self.kernel_size, self.sigma, self.weight, self.threshold)
