@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from restorelab.checkpoint import load_checkpoint
+from restorelab.checkpoint import generator_from_checkpoint, load_checkpoint
 from restorelab.errors import ConfigError, DataError, RestorelabError, root_cause
 from restorelab.eval import evaluate
 from restorelab.train import train
@@ -154,3 +154,12 @@ def test_checkpoint_that_needs_code_to_unpickle_is_refused(tmp_path: Path) -> No
     with pytest.raises(DataError, match=r"needs arbitrary code to unpickle") as info:
         load_checkpoint(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("content", [b"junk\n", b"not a checkpoint at all", b"\x80\x02}q\x00."])
+def test_garbage_checkpoint_is_a_one_line_data_error(tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "garbage.ckpt"
+    bad.write_bytes(content)
+    with pytest.raises(DataError) as err:
+        generator_from_checkpoint(bad)
+    assert str(bad) in str(err.value) and "\n" not in str(err.value)

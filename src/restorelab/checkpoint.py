@@ -69,8 +69,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"refusing to load checkpoint {path}: it needs arbitrary code to unpickle "
             f"(only tensors and plain data are accepted): {_plain(str(e).splitlines()[0])}"
         ) from e
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise DataError(f"corrupt or truncated checkpoint {path}: {e}") from e
+    except Exception as e:  # any other failure of the unpickler means a damaged file
+        raise DataError(f"corrupt or truncated checkpoint {path}: {type(e).__name__}: {e}") from e
     if not isinstance(ckpt, dict):
         raise DataError(f"checkpoint {path} does not hold a dict of tensors")
     return ckpt
