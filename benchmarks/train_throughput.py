@@ -41,15 +41,47 @@ How the comparison is kept fair:
   from the same start; the summary prints their largest parameter difference (0 when both sides
   computed the same thing, rounding-level where autocast scopes differ).
 
+Precision: ``trainer.precision`` is resolved the way ``restorelab-train`` resolves it, by
+``restorelab.precision.choose_precision(trainer.precision, trainer.accelerator)``, and the result
+is passed to the Trainer (Lightning itself does not know ``auto``). With the default
+``precision: auto`` that is ``bf16-mixed`` on a CPU with native bf16 (AVX-512 BF16 / AMX) or an
+Ampere+ GPU, ``16-mixed`` on older CUDA GPUs and ``32-true`` otherwise (an AVX2-only CPU
+emulates bf16 about 12x slower than fp32). An explicit ``trainer.precision=...`` is kept. The
+choice is printed as one ``precision: ...`` line before training.
+
+Length: the defaults (``--steps 10 --rounds 10 --warmup 5``: 105 iterations per side, 210 in
+all, still interleaved) are sized to be run often: the default generator takes well under five
+minutes on an AVX2-only CPU, including start-up. Larger generators or an explicitly requested
+emulated ``bf16-mixed`` cost more per iteration; scale ``--steps`` / ``--rounds`` down (or up
+for less noise). The old defaults (50 x 20, warm-up 20: 2040 iterations per side) ran past
+five minutes on such a CPU.
+
+Stopping: ``main()`` installs its own SIGTERM and SIGINT handlers first. They write one line
+(``train_throughput: stopped by SIGTERM ...``) to stderr, remove the benchmark's temporary
+directory and end the process at once with ``os._exit(128 + signal)`` (143 for SIGTERM, 130 for
+SIGINT); no result is printed. Why a hard exit instead of an exception: Lightning's signal
+connector replaces the SIGTERM handler during ``fit`` with one that only sets
+``trainer.received_sigterm`` (checked between batches, not inside the raw loop, which runs
+inside a callback) and calls the previously installed handler after it, so our handler still
+runs, but an exception raised from it would pass through Lightning's ``on_exception`` /
+teardown machinery (and SIGINT's ``KeyboardInterrupt`` is turned into a "graceful shutdown").
+``os._exit`` from the handler ends the process wherever the main thread is (the handler runs
+as soon as the current PyTorch op returns); nothing of the benchmark needs saving. The previous
+handlers are restored when ``main()`` returns, so calling it in-process (tests) leaves the
+caller's handlers as they were. Once the Trainer starts training, a line ``training started:
+...`` is printed (flushed), and ``raw loop started: ...`` when the raw side's warm-up begins,
+so a supervisor (or the test) knows how far the run got.
+
 Usage (options first, then ``restorelab-train`` style overrides; with no overrides the default
-experiment applies: compact generator, ``bf16-mixed``, channels-last)::
+experiment applies: compact generator, ``trainer.precision=auto``, channels-last)::
 
     python benchmarks/train_throughput.py
-    python benchmarks/train_throughput.py generator=msrresnet trainer.precision=bf16-mixed
+    python benchmarks/train_throughput.py generator=msrresnet trainer.precision=32-true
     python benchmarks/train_throughput.py --steps 5 --rounds 4 --warmup 3 generator=msrresnet
 
-The last line of stdout is JSON:
-``{"generator", "precision", "module_it_per_s", "raw_it_per_s", "ratio"}``.
+The last line of stdout is JSON: ``{"generator", "precision" (the resolved one),
+"requested_precision", "cpu_capability", "module_it_per_s", "raw_it_per_s", "ratio"}``
+(``cpu_capability`` is ``torch.backends.cpu.get_cpu_capability()``).
 """
 
 from __future__ import annotations
@@ -58,12 +90,17 @@ import argparse
 import contextlib
 import copy
 import json
+import os
+import shutil
+import signal
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 import hydra
@@ -76,6 +113,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from restorelab.config import config_dir, register_resolvers
 from restorelab.module import RestorationModule
+from restorelab.precision import choose_precision
 from restorelab.train import build_module
 
 Batch = dict[str, Tensor]
@@ -96,6 +134,11 @@ FIXED_OVERRIDES = (
     "++trainer.enable_checkpointing=false",
 )
 SUPPORTED_PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+#: Signals that stop the benchmark at once (exit code 128 + the signal number).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STOP_MESSAGE = "train_throughput: stopped by {name}; exiting with code {code}, no result"
+TRAINING_STARTED = "training started"
+RAW_STARTED = "raw loop started"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -103,9 +146,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Time RestorationModule under a Lightning Trainer against a bare PyTorch "
         "loop, interleaved in one process. Positional arguments are restorelab-train overrides.",
     )
-    parser.add_argument("--steps", type=int, default=50, help="iterations per side per round")
-    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed iterations per side")
+    parser.add_argument("--steps", type=int, default=10, help="iterations per side per round")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed iterations per side")
     parser.add_argument("--pool", type=int, default=16, help="batches in the in-memory pool")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. generator=msrresnet")
     args = parser.parse_args(argv)
@@ -121,6 +164,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
+
+
+class StopOnSignal:
+    """SIGTERM/SIGINT handlers that end the process at once (see the module docstring).
+
+    ``install`` keeps the previous handlers and ``restore`` puts them back; ``cleanup`` is a
+    directory removed before exiting. Outside the main thread (where Python cannot set
+    handlers) it does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.cleanup: str | None = None
+        self.previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in STOP_SIGNALS:
+            self.previous[signum] = signal.signal(signum, self.handle)
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        self.previous = {}
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        code = 128 + int(signum)
+        message = STOP_MESSAGE.format(name=signal.Signals(signum).name, code=code)
+        # os.write, not print: the main thread may be inside a write to sys.stderr/stdout
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        with contextlib.suppress(Exception):
+            os.write(2, (message + "\n").encode())
+        if self.cleanup is not None:
+            shutil.rmtree(self.cleanup, ignore_errors=True)
+        os._exit(code)
 
 
 def compose_config(overrides: list[str], total_steps: int, out_dir: str) -> tuple[DictConfig, str]:
@@ -330,6 +409,11 @@ class InterleavedTimer(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         assert isinstance(pl_module, RestorationModule)
         self.raw = self.make_raw(trainer, pl_module)
+        print(
+            f"{TRAINING_STARTED}: {self.warmup} warm-up + {self.rounds} rounds x "
+            f"{self.steps} iterations per side",
+            flush=True,
+        )
 
     def on_train_batch_end(
         self,
@@ -346,6 +430,7 @@ class InterleavedTimer(L.Callback):
             return
         synchronize(pl_module.device)
         if timed == 0:
+            print(f"{RAW_STARTED}: {self.warmup} warm-up iterations", flush=True)
             self.raw.run(self.warmup)  # the raw side's warm-up, untimed
         else:
             self.module_times.append(time.perf_counter() - self.mark)
@@ -366,12 +451,26 @@ def max_param_diff(a: nn.Module, b: nn.Module) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = parse_args(argv)
+    stopper = StopOnSignal()
+    stopper.install()  # first: stoppable from here on (Lightning chains this handler)
+    try:
+        return run(parse_args(argv), stopper)
+    finally:
+        stopper.restore()
+
+
+def run(args: argparse.Namespace, stopper: StopOnSignal) -> dict[str, Any]:
+    """The benchmark; ``main`` wraps it in the signal handlers."""
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=r".*val_dataloader.*")
     iterations = args.warmup + args.steps * args.rounds
     with tempfile.TemporaryDirectory(prefix="train_throughput_") as out_dir:
+        stopper.cleanup = out_dir
         cfg, gen_name = compose_config(args.overrides, iterations, out_dir)
+        choice = choose_precision(
+            cfg.trainer.get("precision"), cfg.trainer.get("accelerator", "auto")
+        )
+        print(choice.line(), flush=True)
         if cfg.get("seed") is not None:
             L.seed_everything(int(cfg.seed), workers=True)
         module = build_module(cfg)
@@ -394,7 +493,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
 
         timer = InterleavedTimer(make_raw, args.steps, args.rounds, args.warmup)
-        trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[timer], logger=False)
+        trainer: L.Trainer = hydra.utils.instantiate(
+            cfg.trainer, callbacks=[timer], logger=False, precision=choice.precision
+        )
         precision = str(trainer.precision)
         if precision not in SUPPORTED_PRECISIONS:
             raise SystemExit(
@@ -402,6 +503,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"use one of {', '.join(SUPPORTED_PRECISIONS)}"
             )
         trainer.fit(module, train_dataloaders=pool_loader(pool, iterations))
+        stopper.cleanup = None  # the directory is removed by the context manager now
     if len(timer.module_times) != args.rounds:
         raise SystemExit(f"only {len(timer.module_times)} of {args.rounds} rounds ran")
     assert timer.raw is not None
@@ -415,6 +517,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {
         "generator": gen_name,
         "precision": precision,
+        "requested_precision": choice.requested,
+        "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
         "module_it_per_s": round(module_rate, 3),
         "raw_it_per_s": round(raw_rate, 3),
         "ratio": round(module_rate / raw_rate, 4),

@@ -98,7 +98,8 @@ def test_default_experiment_is_the_documented_recipe(compose_cfg) -> None:
     assert cfg.generator._target_ == "restorelab.archs.SRVGGNetCompact"
     assert (cfg.generator.num_feat, cfg.generator.num_conv) == (48, 12)
     assert cfg.loss.terms.l1.weight == 1.0
-    assert cfg.trainer.precision == "bf16-mixed"
+    assert cfg.trainer.precision == "auto"
+    assert cfg.budget.plan and cfg.trainer.max_time == "00:00:09:00"
     assert (cfg.data.patch_size, cfg.data.batch_size) == (96, 16)
     assert cfg.optimizer.generator.lr == 5e-4
     assert cfg.scheduler.generator.T_max == cfg.trainer.max_steps

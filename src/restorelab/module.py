@@ -2,8 +2,9 @@
 
 One training-step code path serves both pixel-only and GAN training: the module always uses
 manual optimization, runs the generator step, and runs the discriminator step only when a
-discriminator is configured. Low-quality inputs are synthesized on the device right after the
-batch is transferred, so the degradation runs on the GPU when there is one.
+discriminator is configured. Low-quality inputs are synthesized on the device at the start of
+each step (:meth:`RestorationModule.prepare_batch`), so the degradation runs on the GPU when
+there is one.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from restorelab.imresize import imresize
 from restorelab.losses import CompositeLoss, L1Loss
 from restorelab.losses.deep_supervision import deep_supervision_loss
 from restorelab.metrics import PSNRY, SSIMY, psnr_y, ssim_y
+from restorelab.schedulers import replan_after_resume
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], Any]
@@ -170,12 +172,20 @@ class RestorationModule(L.LightningModule):
             self.generator.compile(backend=compile_backend)
 
     # ------------------------------------------------------------------ data
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict:
-        """uint8 -> float [0, 1] on the device, and ``lq`` synthesized when missing."""
-        gt = batch["gt"].float().div_(255.0)
-        batch["gt"] = gt
+    def prepare_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """uint8 -> float [0, 1] on the device, and ``lq`` synthesized when missing (in place).
+
+        Called first by every step rather than from Lightning's ``on_after_batch_transfer``
+        hook, which Lightning flags with a warning whenever a datamodule is passed as well.
+        The batch dict is updated in place, so callbacks see the float ``lq``/``gt``; tensors
+        already in float are left alone (calling it twice changes nothing).
+        """
+        if batch["gt"].dtype == torch.uint8:
+            batch["gt"] = batch["gt"].float().div_(255.0)
+        gt = batch["gt"]
         if "lq" in batch:
-            batch["lq"] = batch["lq"].float().div_(255.0)
+            if batch["lq"].dtype == torch.uint8:
+                batch["lq"] = batch["lq"].float().div_(255.0)
         else:
             if self.degradation is None:
                 raise ConfigError("the data has no lq images and no degradation is configured")
@@ -234,7 +244,7 @@ class RestorationModule(L.LightningModule):
         on D), and D's loss sees ``sr.detach()`` (no gradient reaches G). A non-finite loss is
         caught before its backward, so no weight ever holds a NaN.
         """
-        lq, gt = batch["lq"], batch["gt"]
+        lq, gt = self.prepare_batch(batch)["lq"], batch["gt"]
         optimizers = self.optimizers()
         opt_g, opt_d = optimizers if isinstance(optimizers, list) else (optimizers, None)
         disc = self.discriminator
@@ -363,8 +373,10 @@ class RestorationModule(L.LightningModule):
         inner = getattr(optimizer, "optimizer", optimizer)
         self.trainer.strategy.optimizer_step(inner, closure=_no_closure, model=self)
 
-    def configure_optimizers(self) -> Any:
-        """One optimizer (and scheduler) per network, G first."""
+    def _optimizer_specs(
+        self,
+    ) -> list[tuple[str, OptimizerFactory | None, SchedulerFactory | None, list[Any]]]:
+        """``(network, optimizer factory, scheduler factory, parameters)``, G first."""
         if self.optimizer_g is None:
             raise ConfigError("training needs optimizer.generator")
         params_g = [p for p in self.generator.parameters() if p.requires_grad]
@@ -372,12 +384,11 @@ class RestorationModule(L.LightningModule):
             raise ConfigError(
                 f"generator {type(self.generator).__name__} has no trainable parameters"
             )
-        entries: list[dict[str, Any]] = []
-        pairs: list[tuple[str, OptimizerFactory | None, SchedulerFactory | None, list[Any]]] = [
+        specs: list[tuple[str, OptimizerFactory | None, SchedulerFactory | None, list[Any]]] = [
             ("generator", self.optimizer_g, self.scheduler_g, params_g)
         ]
         if self.discriminator is not None:
-            pairs.append(
+            specs.append(
                 (
                     "discriminator",
                     self.optimizer_d,
@@ -385,7 +396,38 @@ class RestorationModule(L.LightningModule):
                     list(self.discriminator.parameters()),
                 )
             )
-        for name, make_opt, make_sched, params in pairs:
+        return specs
+
+    def on_train_start(self) -> None:
+        """After a resume: learning rates and schedules from the config, not the checkpoint.
+
+        See :func:`restorelab.schedulers.replan_after_resume`; prints one line per network.
+        """
+        step = self.global_step
+        if step == 0:
+            return
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        schedulers = [c.scheduler for c in self.trainer.lr_scheduler_configs]
+        for (name, make_opt, make_sched, params), wrapped in zip(
+            self._optimizer_specs(), optimizers, strict=True
+        ):
+            inner: Any = getattr(wrapped, "optimizer", wrapped)
+            sched = next((s for s in schedulers if getattr(s, "optimizer", None) is inner), None)
+            assert make_opt is not None
+            changed = replan_after_resume(inner, sched, make_opt(params), make_sched, step)
+            if self.trainer.is_global_zero:
+                applied = f"; optimizer.{name} changed: {', '.join(changed)}" if changed else ""
+                print(
+                    f"resume at step {step}: {name} learning rate "
+                    f"{inner.param_groups[0]['lr']:.4g}, schedule as planned for "
+                    f"trainer.max_steps={self.trainer.max_steps}{applied}"
+                )
+
+    def configure_optimizers(self) -> Any:
+        """One optimizer (and scheduler) per network, G first."""
+        entries: list[dict[str, Any]] = []
+        for name, make_opt, make_sched, params in self._optimizer_specs():
             assert make_opt is not None
             opt = make_opt(params)
             entry: dict[str, Any] = {"optimizer": opt}
@@ -427,6 +469,7 @@ class RestorationModule(L.LightningModule):
         return sr, per_image
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
+        self.prepare_batch(batch)
         sr, _ = self._restore_and_score(batch, self.val_psnr, self.val_ssim)
         if torch.isnan(self.bicubic_baseline).any() and not self.trainer.sanity_checking:
             base = self.upsample_baseline(batch["lq"])
@@ -457,6 +500,7 @@ class RestorationModule(L.LightningModule):
         self.test_results = []
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
+        self.prepare_batch(batch)
         sr, per_image = self._restore_and_score(batch, self.test_psnr, self.test_ssim)
         for name, (p, s) in zip(batch["name"], per_image, strict=True):
             self.test_results.append({"name": name, "psnr_y": p, "ssim_y": s})

@@ -155,12 +155,12 @@ def check_compatible(cfg: DictConfig, checkpoint: Mapping[str, Any], source: str
         )
 
 
-def prepare_resume(cfg: DictConfig, run_dir: Path) -> None:
+def prepare_resume(cfg: DictConfig, run_dir: Path) -> int:
     """Point ``cfg`` at its run's checkpoint and W&B run, and check the checkpoint fits.
 
     With ``resume`` set, ``ckpt_path`` becomes ``RUN/checkpoints/last.ckpt`` and the W&B
     logger gets the run's id with ``resume="allow"``. Any ``ckpt_path`` is checked with
-    :func:`check_compatible`.
+    :func:`check_compatible`. Returns the step the checkpoint continues from (0 without one).
     """
     from restorelab.checkpoint import load_checkpoint
 
@@ -177,7 +177,7 @@ def prepare_resume(cfg: DictConfig, run_dir: Path) -> None:
                 cfg.ckpt_path = str(run / LAST)
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path in (None, ""):
-        return
+        return 0
     checkpoint = load_checkpoint(str(ckpt_path))
     check_compatible(cfg, checkpoint, str(ckpt_path))
     wandb_cfg = (cfg.get("logger") or {}).get("wandb")
@@ -187,6 +187,7 @@ def prepare_resume(cfg: DictConfig, run_dir: Path) -> None:
             with open_dict(cfg):
                 cfg.logger.wandb.id = run_id
                 cfg.logger.wandb.resume = "allow"
+    return int(checkpoint.get("global_step") or 0)
 
 
 def main_argv() -> None:

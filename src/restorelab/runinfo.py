@@ -162,6 +162,23 @@ def write_run_info(run_dir: Path, info: dict[str, Any], resumed: bool = False) -
     return path
 
 
+def record_run_info(run_dir: Path, **fields: Any) -> None:
+    """Add decisions made while the run starts (precision, time budget) to ``run_info.json``.
+
+    They go into the record of the current invocation: the top level for a first run, the
+    last ``resumed`` entry for a resume. Nothing happens outside rank zero or without the file
+    (``train()`` called directly, not through ``restorelab-train``).
+    """
+    path = run_dir / RUN_INFO
+    info = read_json(path) if is_global_zero() else None
+    if info is None:
+        return
+    resumed = info.get("resumed")
+    target = resumed[-1] if isinstance(resumed, list) and resumed else info
+    target.update(fields)
+    atomic_write_text(path, json.dumps(info, indent=2) + "\n")
+
+
 class RunStatus:
     """``run_status.json``: ``running`` from the start, then ``ok`` or ``failed`` with the error.
 

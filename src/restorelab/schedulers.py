@@ -38,3 +38,52 @@ def with_warmup(
         raise ConfigError(f"scheduler start_factor must be in (0, 1], got {start_factor}")
     ramp = LinearLR(optimizer, start_factor=start_factor, end_factor=1.0, total_iters=warmup_steps)
     return SequentialLR(optimizer, [ramp, after(optimizer)], milestones=[warmup_steps])
+
+
+def replan_after_resume(
+    optimizer: Optimizer,
+    scheduler: Any | None,
+    fresh_optimizer: Optimizer,
+    make_scheduler: Callable[[Optimizer], Any] | None,
+    step: int,
+) -> list[str]:
+    """Make a resumed optimizer and schedule what the current config gives at ``step``.
+
+    Lightning restores the optimizer's hyperparameters and the scheduler's state (a cosine's
+    ``T_max`` included) from the checkpoint, so ``resume=RUN trainer.max_steps=N`` would keep
+    the old period, climb back up after the old end, and ignore a changed learning rate. Here
+    the config's scheduler is rebuilt on ``fresh_optimizer`` (a new optimizer of the same
+    parameters, from the config) and stepped ``step`` times, and its state and the config's
+    hyperparameters replace the restored ones, so every later step has the learning rate a run
+    planned with this config from the start has there. The optimizer's moment estimates are
+    kept.
+
+    Returns:
+        the hyperparameters that changed, as ``"lr 0.0005 -> 0.0001"`` texts.
+    """
+    import warnings
+
+    changed: list[str] = []
+    pairs = list(zip(optimizer.param_groups, fresh_optimizer.param_groups, strict=True))
+    for old, new in pairs:
+        before = old.get("initial_lr", old["lr"])
+        if before != new["lr"]:
+            changed.append(f"lr {before:g} -> {new['lr']:g}")
+        for key, value in new.items():
+            if key in ("params", "lr", "initial_lr"):
+                continue
+            if old.get(key) != value:
+                changed.append(f"{key} {old.get(key)} -> {value}")
+                old[key] = value
+    if make_scheduler is not None and scheduler is not None:
+        fresh = make_scheduler(fresh_optimizer)
+        with warnings.catch_warnings():  # stepping a schedule without optimizer steps
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(step):
+                fresh.step()
+        scheduler.load_state_dict(fresh.state_dict())
+    for old, new in pairs:
+        old["lr"] = new["lr"]
+        if "initial_lr" in new:
+            old["initial_lr"] = new["initial_lr"]
+    return sorted(set(changed))

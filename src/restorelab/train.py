@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,9 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.utilities import rank_zero_warn
 from omegaconf import DictConfig, OmegaConf
 
+from restorelab import compat
 from restorelab.archs.pretrained import architecture_config, build_generator
+from restorelab.budget import PLAN_ENV, TimeBudget, apply_plan, make_plan, max_time_seconds
 from restorelab.callbacks import AtomicCheckpointIO
 from restorelab.callbacks.checkpoint_io import atomic_write_text
 from restorelab.callbacks.resume_state import ResumeState
@@ -30,9 +34,10 @@ from restorelab.config import config_dir, register_resolvers
 from restorelab.distributed import ddp_children_join_run_dir, per_device_batch_size
 from restorelab.errors import ConfigError
 from restorelab.module import RestorationModule
+from restorelab.precision import choose_precision
 from restorelab.resume import main_argv as resume_main_argv
 from restorelab.resume import prepare_resume
-from restorelab.runinfo import rerun_argv
+from restorelab.runinfo import is_global_zero, record_run_info, rerun_argv
 from restorelab.sweeps import exit_code as sweep_exit_code
 from restorelab.sweeps import run_job
 
@@ -114,6 +119,43 @@ def final_metrics(trainer: L.Trainer) -> dict[str, float]:
     }
 
 
+def budgeted(
+    cfg: DictConfig, precision: str, started: float, start_step: int, run_dir: Path
+) -> DictConfig:
+    """The config to train: ``cfg`` itself, or sized to its time budget (see ``budget``).
+
+    A new plan is printed, recorded in ``run_info.json``, written into the saved config of
+    this invocation (so a rerun from it repeats the plan) and handed to DDP processes.
+    """
+    plan, reused = make_plan(cfg, precision, build_module, started, start_step)
+    if plan is None:
+        return cfg
+    planned = apply_plan(cfg, plan)
+    data = OmegaConf.to_container(planned.budget.planned)
+    if is_global_zero():
+        print(plan.line(reused))
+        record_run_info(run_dir, budget={**data, "reused": reused})  # type: ignore[dict-item]
+        if not reused:
+            save_plan(data)
+    os.environ[PLAN_ENV] = json.dumps(data)  # DDP processes started by this one reuse it
+    return planned
+
+
+def save_plan(plan: Any) -> None:
+    """Write ``budget.planned`` into the config Hydra saved for this invocation."""
+    if not HydraConfig.initialized():
+        return
+    hc = HydraConfig.get()
+    if not hc.output_subdir:
+        return
+    path = Path(hc.runtime.output_dir) / str(hc.output_subdir) / "config.yaml"
+    if not path.is_file():
+        return
+    saved = OmegaConf.load(path)
+    OmegaConf.update(saved, "budget.planned", plan, force_add=True)
+    atomic_write_text(path, OmegaConf.to_yaml(saved))
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured experiment; returns the final validation metrics.
 
@@ -121,18 +163,32 @@ def train(cfg: DictConfig) -> dict[str, float]:
     continues that run (optimizer, scheduler and step count included); with ``resume`` set
     (see :mod:`restorelab.resume`), continues it in its own directory and W&B run.
     """
+    started = time.monotonic()  # the time budget (trainer.max_time) counts from here
     if cfg.get("seed") is not None:
         L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     run_dir = output_dir(cfg)
-    prepare_resume(cfg, run_dir)  # resume=RUN: its last.ckpt and W&B id; checks ckpt_path
+    start_step = prepare_resume(cfg, run_dir)  # resume=RUN: its last.ckpt and W&B id
+    choice = choose_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator", "auto"))
+    if is_global_zero():
+        print(choice.line())
+    record_run_info(run_dir, precision=choice.as_dict())
+    cfg = budgeted(cfg, choice.precision, started, start_step, run_dir)
     module = build_module(cfg)
     datamodule = hydra.utils.instantiate(cfg.data)
     loggers = instantiate_dict(cfg.get("logger"))
     callbacks = [*instantiate_dict(cfg.get("callbacks")), ResumeState()]
     if not loggers:  # Lightning refuses a LearningRateMonitor without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    seconds = max_time_seconds(cfg.trainer.get("max_time"))
+    if seconds is not None:  # instead of Lightning's max_time: a new budget on each resume
+        callbacks.append(TimeBudget(started + seconds, str(cfg.trainer.max_time)))
     trainer: L.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+        cfg.trainer,
+        precision=choice.precision,
+        max_time=None,
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],
     )
     # data.batch_size is the global batch: fail now if the processes cannot share it
     world_size = trainer.num_devices * trainer.num_nodes
@@ -177,6 +233,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console entry point of ``restorelab-train``."""
+    compat.silence_lightning_pytree_deprecation()
+    compat.silence_model_summary_precision_note()
     report_errors("restorelab-train", resume_main_argv)  # resume=RUN: compose RUN's config
     sys.argv = rerun_argv(sys.argv)  # --config-dir RUN/.hydra: keep restorelab's hydra settings
     _hydra_main()

@@ -18,6 +18,17 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 
+def umask_mode() -> int:
+    """The mode ``open()`` gives a new file: 0o666 less the process umask.
+
+    ``tempfile.mkstemp`` creates 0600 files; renamed into place they would keep teammates on a
+    shared cluster from reading each other's runs, so the written file gets this mode instead.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to ``path`` through a temporary file and an atomic rename."""
     path = Path(path)
@@ -28,6 +39,7 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp_name, umask_mode())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -59,6 +71,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp_name, umask_mode())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
