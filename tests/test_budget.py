@@ -92,60 +92,38 @@ def test_every_shipped_config_defaults_to_auto() -> None:
 
 
 # ----------------------------------------------------------------------------- planning
+#: A 9-minute budget on a slow CPU: 20 s spent, 5 it/s, 2 s per validation.
+SLOW = {
+    "budget_s": 540,
+    "elapsed_s": 20,
+    "it_per_s": 5.0,
+    "val_s": 2.0,
+    "cap": 12000,
+    "start_step": 0,
+    "val_count": 10,
+    "safety": 0.9,
+    "reserve_s": 15,
+}
+
+
 def test_plan_fits_the_remaining_time() -> None:
-    steps, interval = plan_steps(
-        budget_s=540,
-        elapsed_s=20,
-        it_per_s=5.0,
-        val_s=2.0,
-        cap=12000,
-        start_step=0,
-        val_count=10,
-        safety=0.9,
-        reserve_s=15,
-    )
+    steps, interval = plan_steps(**SLOW)
     # (540 - 20 - 15) * 0.9 - 10 * 2 = 434.5 s of training at 5 it/s
     assert steps == math.floor(434.5 * 5.0) == 2172
     assert interval == math.ceil(2172 / 10) == 218
-    fast = plan_steps(
-        budget_s=540,
-        elapsed_s=20,
-        it_per_s=500.0,
-        val_s=2.0,
-        cap=12000,
-        start_step=0,
-        val_count=10,
-        safety=0.9,
-        reserve_s=15,
-    )
+    fast = plan_steps(**{**SLOW, "it_per_s": 500.0})
     assert fast == (12000, 1200)  # trainer.max_steps caps a fast machine
     resumed = plan_steps(
-        budget_s=100,
-        elapsed_s=0,
-        it_per_s=10.0,
-        val_s=0.0,
-        cap=5000,
-        start_step=3000,
-        val_count=4,
-        safety=1.0,
-        reserve_s=0,
+        **SLOW
+        | {"budget_s": 100, "elapsed_s": 0, "it_per_s": 10.0, "val_s": 0.0, "cap": 5000}
+        | {"start_step": 3000, "val_count": 4, "safety": 1.0, "reserve_s": 0}
     )
     assert resumed == (4000, 250)  # 1000 more steps from the resumed step
 
 
 def test_plan_refuses_a_budget_with_no_time_left() -> None:
     with pytest.raises(ConfigError, match=r"trainer.max_time \(30 s\) leaves no time to train"):
-        plan_steps(
-            budget_s=30,
-            elapsed_s=20,
-            it_per_s=5.0,
-            val_s=2.0,
-            cap=100,
-            start_step=0,
-            val_count=10,
-            safety=0.9,
-            reserve_s=15,
-        )
+        plan_steps(**{**SLOW, "budget_s": 30, "cap": 100})
 
 
 def test_max_time_formats() -> None:
