@@ -126,6 +126,20 @@ def test_plan_refuses_a_budget_with_no_time_left() -> None:
         plan_steps(**{**SLOW, "budget_s": 30, "cap": 100})
 
 
+def test_an_inherited_plan_is_for_ddp_workers_only(compose_cfg, monkeypatch) -> None:
+    """A sweep's next job in the same process must not reuse the previous job's plan."""
+    from restorelab.budget import PLAN_ENV, saved_plan
+
+    cfg = compose_cfg("trainer.max_time=00:00:09:00")
+    plan = BudgetPlan(50, 5, 12000, "00:00:09:00", 540.0, 0, 10.0, 1.0, 2.0)
+    monkeypatch.setenv(PLAN_ENV, json.dumps(plan.__dict__))
+    for var in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"):
+        monkeypatch.delenv(var, raising=False)
+    assert saved_plan(cfg) is None  # rank zero plans itself
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert saved_plan(cfg) == plan  # a DDP worker follows its parent
+
+
 def test_max_time_formats() -> None:
     assert max_time_seconds("00:00:09:00") == 540.0
     assert max_time_seconds({"minutes": 2, "seconds": 3}) == 123.0

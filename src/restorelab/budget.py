@@ -223,9 +223,15 @@ def measure_speed(
 
 
 def saved_plan(cfg: DictConfig) -> BudgetPlan | None:
-    """The plan handed down by a DDP parent, else the config's ``budget.planned`` if it fits."""
+    """The plan handed down by a DDP parent, else the config's ``budget.planned`` if it fits.
+
+    Only a DDP worker (rank > 0) reads the inherited plan: the process that plans keeps the
+    variable in its environment, and the next job of an in-process sweep must plan anew.
+    """
+    from restorelab.runinfo import is_global_zero
+
     inherited = os.environ.get(PLAN_ENV)
-    if inherited:
+    if inherited and not is_global_zero():
         return BudgetPlan.from_mapping(json.loads(inherited))
     node = (cfg.get("budget") or {}).get("planned")
     if not node:
