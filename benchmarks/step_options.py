@@ -56,8 +56,8 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from train_throughput import draw_pool
 
 from restorelab.config import config_dir, register_resolvers
-from restorelab.precision import cpu_native_bf16
-from restorelab.train import build_module
+from restorelab.training.builder import build_module
+from restorelab.training.precision import cpu_native_bf16
 
 Batch = dict[str, Tensor]
 

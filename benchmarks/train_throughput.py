@@ -4,11 +4,11 @@ What is measured: iterations per second of one training iteration (batch to devi
 float, degradation of ``gt`` into ``lq``, generator forward, loss, backward, optimizer step,
 scheduler step; with a discriminator also its step) on two sides that do the same work:
 
-- module: ``RestorationModule`` built by ``restorelab.train.build_module`` from the composed
-  ``train`` config and run by ``lightning.Trainer.fit``, exactly as ``restorelab-train`` runs it
-  (same precision plugin, hooks, ``self.log`` calls, optimizer wrappers), minus the things that
-  are not part of a training step: no logger, no callbacks of the project, no validation, no
-  checkpointing, no progress bar, no model summary.
+- module: ``RestorationModule`` built by ``restorelab.training.builder.build_module`` from
+  the composed ``train`` config and run by ``lightning.Trainer.fit``, exactly as
+  ``restorelab-train`` runs it (same precision plugin, hooks, ``self.log`` calls, optimizer
+  wrappers), minus the things that are not part of a training step: no logger, no callbacks
+  of the project, no validation, no checkpointing, no progress bar, no model summary.
 - raw: a hand-written loop on the same device with its own deep copy of the *initial*
   generator (and discriminator), its own optimizer and scheduler instantiated from
   ``cfg.optimizer`` / ``cfg.scheduler``, its own loss from ``cfg.loss`` and its own degradation
@@ -42,10 +42,10 @@ How the comparison is kept fair:
   computed the same thing, rounding-level where autocast scopes differ).
 
 Precision: ``trainer.precision`` is resolved the way ``restorelab-train`` resolves it, by
-``restorelab.precision.choose_precision(trainer.precision, trainer.accelerator)``, and the result
-is passed to the Trainer (Lightning itself does not know ``auto``). With the default
-``precision: auto`` that is ``bf16-mixed`` on a CPU with native bf16 (AVX-512 BF16 / AMX) or an
-Ampere+ GPU, ``16-mixed`` on older CUDA GPUs and ``32-true`` otherwise (an AVX2-only CPU
+``restorelab.training.precision.choose_precision(trainer.precision, trainer.accelerator)``,
+and the result is passed to the Trainer (Lightning itself does not know ``auto``). With the
+default ``precision: auto`` that is ``bf16-mixed`` on a CPU with native bf16 (AVX-512 BF16 /
+AMX) or an Ampere+ GPU, ``16-mixed`` on older CUDA GPUs and ``32-true`` otherwise (an AVX2-only CPU
 emulates bf16 about 12x slower than fp32). An explicit ``trainer.precision=...`` is kept. The
 choice is printed as one ``precision: ...`` line before training.
 
@@ -112,9 +112,9 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from restorelab.config import config_dir, register_resolvers
-from restorelab.module import RestorationModule
-from restorelab.precision import choose_precision
-from restorelab.train import build_module
+from restorelab.training.builder import build_module
+from restorelab.training.module import RestorationModule
+from restorelab.training.precision import choose_precision
 
 Batch = dict[str, Tensor]
 

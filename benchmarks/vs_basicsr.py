@@ -49,8 +49,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_throughput as tt
 
-from restorelab.precision import choose_precision
-from restorelab.train import build_module
+from restorelab.training.builder import build_module
+from restorelab.training.precision import choose_precision
 
 PEER_DIR = Path(
     os.environ.get("RESTORELAB_PEER_DIR", Path(__file__).resolve().parents[2] / "shared" / "peer")

@@ -20,7 +20,7 @@ from restorelab.archs import (
     VGGStyleDiscriminator,
 )
 from restorelab.archs.pretrained import build_generator
-from restorelab.imresize import imresize
+from restorelab.ops.imresize import imresize
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

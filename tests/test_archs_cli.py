@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from restorelab.archs.cli import generator_options, main
+from restorelab.commands.archs import generator_options, main
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:
@@ -85,7 +85,7 @@ def test_unknown_name_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_console_script() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "restorelab.archs.cli", "--only", "fsrcnn", "--no-latency"],
+        [sys.executable, "-m", "restorelab.commands.archs", "--only", "fsrcnn", "--no-latency"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert out.stdout.splitlines()[1].split()[:5] == ["fsrcnn", "FSRCNN", "2,3,4", "x4", "24.7K"]

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from restorelab.checkpoint import generator_from_checkpoint, load_checkpoint
 from restorelab.errors import ConfigError, DataError, RestorelabError, root_cause
-from restorelab.eval import evaluate
-from restorelab.train import train
+from restorelab.training.evaluate import evaluate
+from restorelab.training.fit import train
+from restorelab.weights import generator_from_checkpoint, load_checkpoint
 
 REFERENCE = Path(__file__).parent / "data" / "reference"
 FAST = ["debug=fast", "data.batch_size=2", "data.patch_size=32", "data.val_names=[coffee]"]

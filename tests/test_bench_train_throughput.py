@@ -16,7 +16,7 @@ from types import ModuleType
 import pytest
 import torch
 
-from restorelab.precision import choose_precision
+from restorelab.training.precision import choose_precision
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "train_throughput.py"

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from restorelab import compat, precision
-from restorelab.budget import BudgetPlan, max_time_seconds, plan_steps
 from restorelab.errors import ConfigError
-from restorelab.precision import choose_precision
-from restorelab.wandb_offline import find_run_files, read_history
+from restorelab.runs.wandb_offline import find_run_files, read_history
+from restorelab.training import compat, precision
+from restorelab.training.budget import BudgetPlan, max_time_seconds, plan_steps
+from restorelab.training.precision import choose_precision
 from tests.test_resume import COMMON, ok, train_cli
 
 LR = 5e-4
@@ -128,7 +128,7 @@ def test_plan_refuses_a_budget_with_no_time_left() -> None:
 
 def test_an_inherited_plan_is_for_ddp_workers_only(compose_cfg, monkeypatch) -> None:
     """A sweep's next job in the same process must not reuse the previous job's plan."""
-    from restorelab.budget import PLAN_ENV, saved_plan
+    from restorelab.training.budget import PLAN_ENV, saved_plan
 
     cfg = compose_cfg("trainer.max_time=00:00:09:00")
     plan = BudgetPlan(50, 5, 12000, "00:00:09:00", 540.0, 0, 10.0, 1.0, 2.0)

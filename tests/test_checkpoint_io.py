@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from restorelab.callbacks import AtomicCheckpointIO, atomic_torch_save
-from restorelab.callbacks.checkpoint_io import atomic_write_text
+from restorelab.training.callbacks import AtomicCheckpointIO, atomic_torch_save
+from restorelab.training.callbacks.checkpoint_io import atomic_write_text
 
 
 def test_crash_mid_write_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch) -> None:

@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 import torch
 
-from restorelab.checkpoint import load_checkpoint
 from restorelab.data.datamodule import RestorationDataModule
 from restorelab.data.sampling import EpochSampler
+from restorelab.data.sharding import per_device_batch_size
 from restorelab.data.sources import Sample, Source
-from restorelab.distributed import child_argv, per_device_batch_size
 from restorelab.errors import ConfigError
-from restorelab.wandb_offline import find_run_files, read_tables, wait_until_complete
+from restorelab.runs.ddp import child_argv
+from restorelab.runs.wandb_offline import find_run_files, read_tables, wait_until_complete
+from restorelab.weights import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 GLOBAL_BATCH = 4
@@ -69,7 +70,7 @@ def train_cli(
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "RESTORELAB_OUTPUTS": str(outputs), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "restorelab.train", *args],
+        [sys.executable, "-m", "restorelab.commands.train", *args],
         cwd=ROOT,
         env=full_env,
         capture_output=True,
@@ -218,7 +219,7 @@ def test_two_nodes_on_loopback_train_together(single_process_run: Path, tmp_path
             [
                 sys.executable,
                 "-m",
-                "restorelab.train",
+                "restorelab.commands.train",
                 *args,
                 f"hydra.run.dir={tmp_path / f'node{r}'}",
             ],

@@ -22,8 +22,8 @@ from restorelab.degradations import (
     sinc_kernels,
     usm_sharp,
 )
-from restorelab.degradations.filtering import support_reach
 from restorelab.degradations.random_blur import apply_kernels
+from restorelab.ops.filtering import support_reach
 
 K = 21
 

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from restorelab.data.cli import main as data_main
+from restorelab.commands.data import main as data_main
 from restorelab.degradations import (
     JPEG,
     Degradation,
@@ -146,7 +146,7 @@ def test_dataloader_workers_draw_different_degradations() -> None:
 
 def test_module_gives_each_rank_its_own_stream() -> None:
     from restorelab.archs import SRVGGNetCompact
-    from restorelab.module import RestorationModule
+    from restorelab.training.module import RestorationModule
 
     def lq_for_rank(rank: int) -> torch.Tensor:
         module = RestorationModule(
@@ -199,7 +199,7 @@ def test_realesrgan_trains_under_ddp_with_a_stream_per_rank(tmp_path: Path) -> N
     ]
     env = {**os.environ, "RESTORELAB_OUTPUTS": str(tmp_path / "out"), "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "restorelab.train", *args],
+        [sys.executable, "-m", "restorelab.commands.train", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -13,7 +13,8 @@ from restorelab.archs._checks import ArchConfigError
 from restorelab.archs.pretrained import build_generator
 from restorelab.degradations import JPEG, Degradation, GaussianNoise, RandomBlur
 from restorelab.errors import root_cause
-from restorelab.train import build_module, train
+from restorelab.training.builder import build_module
+from restorelab.training.fit import train
 
 FAST = [
     "debug=fast",

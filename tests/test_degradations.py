@@ -21,7 +21,7 @@ from restorelab.degradations import (
     gaussian_blur,
     jpeg_compress,
 )
-from restorelab.imresize import imresize
+from restorelab.ops.imresize import imresize
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "conf" / "degradation"
 PRESETS = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-import restorelab.checkpoint
-from restorelab.inference.enhance_cli import main
+import restorelab.weights
+from restorelab.commands.enhance import main
 from tests.enhance_fixtures import TINY_COMPACT, gradient_image, save_checkpoint
 
 
@@ -197,7 +197,7 @@ def test_save_steps_writes_every_intermediate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        restorelab.checkpoint, "TRUSTED_TARGET_PREFIXES", ("restorelab.archs.", "tests.")
+        restorelab.weights, "TRUSTED_TARGET_PREFIXES", ("restorelab.archs.", "tests.")
     )
     ckpt = tmp_path / "stages.ckpt"
     net = save_checkpoint(ckpt, {"_target_": "tests.enhance_fixtures.TinyStages", "scale": 2})
@@ -238,8 +238,8 @@ def test_output_must_be_a_folder(
 
 
 def test_nested_untrusted_targets_are_refused() -> None:
-    from restorelab.checkpoint import check_targets
     from restorelab.errors import DataError
+    from restorelab.weights import check_targets
 
     trusted = {"_target_": "restorelab.archs.SRVGGNetCompact", "scale": 2}
     assert check_targets(trusted, "ok.ckpt") is trusted

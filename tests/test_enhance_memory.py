@@ -24,7 +24,7 @@ LIMIT_MB = 3 * 1024
 
 CHILD = """
 import json, resource, sys
-from restorelab.inference.enhance_cli import main
+from restorelab.commands.enhance import main
 try:
     main(sys.argv[1:])
 except SystemExit as e:

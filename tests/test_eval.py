@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from restorelab.errors import ConfigError
-from restorelab.eval import evaluate
-from restorelab.train import train
+from restorelab.training.evaluate import evaluate
+from restorelab.training.fit import train
 from tests.conftest import TINY
 
 REFERENCE = Path(__file__).parent / "data" / "reference"

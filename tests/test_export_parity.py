@@ -14,8 +14,8 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
-from restorelab.inference.enhance_cli import main as enhance_main
-from restorelab.inference.export_cli import main as export_main
+from restorelab.commands.enhance import main as enhance_main
+from restorelab.commands.export import main as export_main
 from restorelab.inference.models import load_model, torch_generator
 from tests.enhance_fixtures import TINY_COMPACT, gradient_image, save_checkpoint
 

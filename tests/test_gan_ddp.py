@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from restorelab.checkpoint import load_checkpoint
+from restorelab.weights import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 # a critic without batch norm (per-rank batch statistics would legitimately differ)
@@ -44,7 +44,7 @@ COMMON = [
 def _train(args: list[str], run: Path) -> None:
     env = {**os.environ, "RESTORELAB_OUTPUTS": str(run.parent)}
     proc = subprocess.run(
-        [sys.executable, "-m", "restorelab.train", *COMMON, *args, f"hydra.run.dir={run}"],
+        [sys.executable, "-m", "restorelab.commands.train", *COMMON, *args, f"hydra.run.dir={run}"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -9,10 +9,11 @@ import hydra
 import pytest
 import torch
 
-from restorelab.checkpoint import load_checkpoint
 from restorelab.errors import ConfigError
 from restorelab.losses import GANLoss, PerceptualLoss
-from restorelab.train import build_module, train
+from restorelab.training.builder import build_module
+from restorelab.training.fit import train
+from restorelab.weights import load_checkpoint
 from tests.conftest import TINY
 
 FAST = ["debug=fast", "data.batch_size=2", "data.val_names=[coffee]"]

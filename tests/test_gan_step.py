@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 from restorelab.archs import SRVGGNetCompact, VGGStyleDiscriminator
 from restorelab.degradations import BicubicDown, Degradation
 from restorelab.losses import CompositeLoss, GANLoss, L1Loss
-from restorelab.module import RestorationModule
+from restorelab.training.module import RestorationModule
 
 
 def _module() -> RestorationModule:

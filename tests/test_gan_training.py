@@ -14,13 +14,13 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from restorelab.archs import PatchGANDiscriminator, SRVGGNetCompact
-from restorelab.callbacks import AtomicCheckpointIO
-from restorelab.checkpoint import generator_from_checkpoint, load_checkpoint
 from restorelab.degradations import BicubicDown, Degradation
 from restorelab.errors import ConfigError, NonFiniteLossError
 from restorelab.losses import CompositeLoss, GANLoss, L1Loss, LossTerm
-from restorelab.module import RestorationModule
-from restorelab.schedulers import with_warmup
+from restorelab.training.callbacks import AtomicCheckpointIO
+from restorelab.training.module import RestorationModule
+from restorelab.training.schedulers import with_warmup
+from restorelab.weights import generator_from_checkpoint, load_checkpoint
 
 GEN_CFG = {"_target_": "restorelab.archs.SRVGGNetCompact", "num_feat": 8, "num_conv": 2, "scale": 4}
 
@@ -220,7 +220,7 @@ def test_warmup_then_cosine_learning_rates() -> None:
 
 
 def test_lpips_is_zero_for_identical_images_symmetric_and_grows_with_distortion() -> None:
-    from restorelab.lpips import LPIPS, torchmetrics_lin_path
+    from restorelab.metrics.lpips import LPIPS, torchmetrics_lin_path
 
     torch.manual_seed(0)
     net = LPIPS(backbone_weights="random")

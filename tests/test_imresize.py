@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from restorelab.imresize import MatlabResize, imresize
+from restorelab.ops.imresize import MatlabResize, imresize
 
 REFERENCE = Path(__file__).parent / "data" / "reference"
 

@@ -32,7 +32,7 @@ def test_wheel_ships_the_configs_and_finds_them(tmp_path: Path) -> None:
         "restorelab/conf/train.yaml",
         "restorelab/conf/eval.yaml",
         "restorelab/conf/experiment/sr_x4_default.yaml",
-        "restorelab/train.py",
+        "restorelab/commands/train.py",
     ):
         assert required in names
     target = tmp_path / "site"

@@ -15,11 +15,11 @@ from restorelab.archs import RefineNet, SRVGGNetCompact, SwinIR
 from restorelab.archs.pretrained import build_generator
 from restorelab.data.sources import EmbeddedSource
 from restorelab.errors import ConfigError
-from restorelab.imresize import imresize
 from restorelab.losses import CompositeLoss, L1Loss, MSELoss
 from restorelab.losses.deep_supervision import deep_supervision_loss
 from restorelab.metrics import psnr_y
-from restorelab.module import RestorationModule
+from restorelab.ops.imresize import imresize
+from restorelab.training.module import RestorationModule
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -149,7 +149,7 @@ def test_validation_grid_has_one_column_per_stage(tmp_path: Path) -> None:
     """bicubic | stage 1 | stage 2 | output | ground truth, each ``crop`` pixels wide."""
     from PIL import Image
 
-    from restorelab.callbacks.image_grid import ImageGridLogger
+    from restorelab.training.callbacks.image_grid import ImageGridLogger
 
     net = tiny_refine(2, num_stages=3)
     module = RestorationModule(net, scale=2)

@@ -1,7 +1,7 @@
 """Resume: a run killed with SIGKILL and resumed ends bit-identical to an uninterrupted one.
 
-Training runs in subprocesses through the real CLI (``python -m restorelab.train``), which is
-what a user or a SLURM requeue does; the kill is a real SIGKILL at a random step.
+Training runs in subprocesses through the real CLI (``python -m restorelab.commands.train``),
+which is what a user or a SLURM requeue does; the kill is a real SIGKILL at a random step.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ import numpy as np
 import pytest
 import torch
 
-from restorelab.callbacks.resume_state import capture_global_rng, restore_global_rng
-from restorelab.checkpoint import load_checkpoint
 from restorelab.data.datamodule import RestorationDataModule
 from restorelab.data.sampling import ResumableDataLoader
 from restorelab.data.sources import Sample, Source
 from restorelab.degradations import Degradation, GaussianNoise
 from restorelab.errors import ConfigError
-from restorelab.resume import resolve_run_dir, resume_argv
-from restorelab.train import train
-from restorelab.wandb_offline import find_run_files, iter_records
+from restorelab.runs.resume import resolve_run_dir, resume_argv
+from restorelab.runs.wandb_offline import find_run_files, iter_records
+from restorelab.training.callbacks.resume_state import capture_global_rng, restore_global_rng
+from restorelab.training.fit import train
+from restorelab.weights import load_checkpoint
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,10 +59,10 @@ COMMON = [
 
 
 def train_cli(args: list[str], outputs: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m restorelab.train ARGS`` from the repository root, runs under ``outputs``."""
+    """``python -m restorelab.commands.train ARGS`` from the repository root, runs in outputs."""
     env = {**os.environ, "RESTORELAB_OUTPUTS": str(outputs), "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "restorelab.train", *args],
+        [sys.executable, "-m", "restorelab.commands.train", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

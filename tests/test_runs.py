@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from restorelab import runs
-from restorelab.runinfo import RunStatus, rerun_argv
+from restorelab.commands import runs
+from restorelab.runs.info import RunStatus, rerun_argv
 
 
 def make_run(

@@ -10,8 +10,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from restorelab.errors import ConfigError
-from restorelab.sweeps import run_job
-from restorelab.train import train
+from restorelab.runs.job import run_job
+from restorelab.training.fit import train
 from tests.conftest import TINY
 
 

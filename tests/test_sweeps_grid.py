@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from restorelab import runs
-from restorelab.wandb_offline import find_run_files, iter_records, read_config
+from restorelab.commands import runs
+from restorelab.runs.wandb_offline import find_run_files, iter_records, read_config
 
 # Tiny jobs: 2 steps of a 2-conv network on 32 px patches, one validation image.
 TINY_JOB = [

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from restorelab.checkpoint import generator_from_checkpoint, load_checkpoint
-from restorelab.train import train
-from restorelab.wandb_offline import find_run_files, read_history
+from restorelab.runs.wandb_offline import find_run_files, read_history
+from restorelab.training.fit import train
+from restorelab.weights import generator_from_checkpoint, load_checkpoint
 from tests.conftest import TINY
 
 GENERATOR_TINY = {
@@ -81,7 +81,7 @@ def test_short_run_writes_everything_and_logs_to_wandb(compose_cfg, tmp_path: Pa
 def test_checkpoint_loads_weights_only_and_rebuilds_the_generator(
     compose_cfg, tmp_path, monkeypatch
 ) -> None:
-    from restorelab.callbacks import checkpoint_io
+    from restorelab.training.callbacks import checkpoint_io
 
     written: list[str] = []
     real = checkpoint_io.atomic_torch_save

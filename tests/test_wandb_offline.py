@@ -1,4 +1,4 @@
-"""Tests for restorelab.wandb_offline: reading logged metrics back from offline W&B run files.
+"""Tests for restorelab.runs.wandb_offline: reading logged metrics back from offline W&B run files.
 
 Real runs are created with ``WANDB_MODE=offline`` inside tmp dirs (config/cache/data dirs are
 redirected too, so nothing touches the user's home), then parsed back.  Synthetic files built by a
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import wandb
 
-from restorelab.wandb_offline import (
+from restorelab.runs.wandb_offline import (
     BLOCK_SIZE,
     FILE_HEADER,
     Record,

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from restorelab.train import train
-from restorelab.wandb_offline import (
+from restorelab.runs.wandb_offline import (
     find_run_files,
     iter_records,
     read_history,
     read_tables,
     wait_until_complete,
 )
+from restorelab.training.fit import train
 from tests.conftest import TINY
 
 VAL = ["coffee", "immunohistochemistry"]

@@ -53,6 +53,6 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("rl.wandb_offline", wandb_offline)
     if not OmegaConf.has_resolver("rl.mul"):
         OmegaConf.register_new_resolver("rl.mul", lambda a, b: a * b)
-    from restorelab.sweeps import register_sweep_resolvers  # W&B group/tags/notes of sweeps
+    from restorelab.runs.sweeps import register_sweep_resolvers  # W&B group/tags/notes of sweeps
 
     register_sweep_resolvers()

@@ -38,3 +38,16 @@ def root_cause(exc: BaseException) -> RestorelabError | None:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+def one_line(error: BaseException) -> str:
+    """The user-facing message of ``error``, without a DataLoader worker's traceback.
+
+    Errors raised in a DataLoader worker are re-raised in the main process with the worker's
+    traceback pasted into the message; its last line holds the original message.
+    """
+    message = str(error)
+    if "Original Traceback" in message:
+        last = message.rstrip().splitlines()[-1]  # "restorelab.errors.DataError: <msg>"
+        message = last.split(": ", 1)[1] if ": " in last else last
+    return message.strip().splitlines()[0] if message.strip() else type(error).__name__

@@ -1,17 +1,5 @@
-"""Loggers as ``restorelab-train`` configures them (``conf/logger/``)."""
+"""Old path of :class:`restorelab.training.loggers.WandbLogger`, named by saved run configs."""
 
-from __future__ import annotations
+from restorelab.training.loggers import WandbLogger
 
-from typing import Any
-
-from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
-
-from restorelab import compat
-
-
-class WandbLogger(LightningWandbLogger):
-    """Lightning's W&B logger without the ``anonymous`` warning of recent wandb versions."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        compat.drop_unset_wandb_anonymous(self)
+__all__ = ["WandbLogger"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from restorelab.archs._checks import check_scale
-from restorelab.imresize import imresize
+from restorelab.ops.imresize import imresize
 
 _SUPPORTED_SCALES = (1, 2, 3, 4, 8)
 

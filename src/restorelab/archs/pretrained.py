@@ -79,7 +79,7 @@ def read_generator_state(path: str | Path, prefer_ema: bool = True) -> dict[str,
             return _select(load_file(str(path), device="cpu"), path, prefer_ema)
         except SafetensorError as e:
             raise DataError(f"corrupt safetensors file {path}: {e}") from e
-    from restorelab.checkpoint import load_checkpoint
+    from restorelab.weights import load_checkpoint
 
     return _select(load_checkpoint(path), path, prefer_ema)
 

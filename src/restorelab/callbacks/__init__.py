@@ -1,9 +1,16 @@
-"""Lightning callbacks and plugins of restorelab."""
+"""Old home of the Lightning callbacks, now :mod:`restorelab.training.callbacks`.
 
-from restorelab.callbacks.checkpoint_io import AtomicCheckpointIO, atomic_torch_save
-from restorelab.callbacks.image_grid import ImageGridLogger
-from restorelab.callbacks.metric_checkpoint import OptionalMetricCheckpoint
-from restorelab.callbacks.perceptual_metric import PerceptualMetricLogger
+Kept because run configs saved before the move name ``restorelab.callbacks.*`` as ``_target_``
+(``restorelab-train --config-dir RUN/.hydra`` and ``resume=RUN`` compose them).
+"""
+
+from restorelab.training.callbacks import (
+    AtomicCheckpointIO,
+    ImageGridLogger,
+    OptionalMetricCheckpoint,
+    PerceptualMetricLogger,
+    atomic_torch_save,
+)
 
 __all__ = [
     "AtomicCheckpointIO",

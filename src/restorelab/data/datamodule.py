@@ -11,8 +11,8 @@ from torch.utils.data import DataLoader
 
 from restorelab.data.datasets import ImageDataset, PatchDataset
 from restorelab.data.sampling import EpochSampler, ResumableDataLoader
+from restorelab.data.sharding import data_seed, per_device_batch_size
 from restorelab.data.sources import EmbeddedSource, FolderSource, PairedSource, Source
-from restorelab.distributed import data_seed, per_device_batch_size
 from restorelab.errors import ConfigError
 
 

@@ -8,7 +8,6 @@ function plus a thin module that draws its parameters per sample.
 from restorelab.degradations.base import DegradationError, Stage
 from restorelab.degradations.blur import GaussianBlur, gaussian_blur
 from restorelab.degradations.build import build_stage
-from restorelab.degradations.filtering import filter_per_sample, filter_per_sample_separable
 from restorelab.degradations.jpeg import JPEG, jpeg_compress
 from restorelab.degradations.kernels import (
     defocus_kernels,
@@ -26,6 +25,7 @@ from restorelab.degradations.random_blur import KERNEL_TYPES, RandomBlur, SincFi
 from restorelab.degradations.random_resize import RESIZE_MODES, RandomResize, ResizeTo, resize
 from restorelab.degradations.resize import BicubicDown, bicubic_down
 from restorelab.degradations.sharpen import USMSharp, usm_sharp
+from restorelab.ops.filtering import filter_per_sample, filter_per_sample_separable
 
 __all__ = [
     "JPEG",

@@ -22,11 +22,6 @@ from restorelab.degradations.base import (
     select_samples,
     uniform,
 )
-from restorelab.degradations.filtering import (
-    filter_per_sample,
-    filter_per_sample_separable,
-    support_reach,
-)
 from restorelab.degradations.kernels import (
     defocus_kernels,
     gaussian_kernels,
@@ -35,6 +30,11 @@ from restorelab.degradations.kernels import (
     normalize,
     plateau_kernels,
     sinc_kernels,
+)
+from restorelab.ops.filtering import (
+    filter_per_sample,
+    filter_per_sample_separable,
+    support_reach,
 )
 
 __all__ = ["KERNEL_TYPES", "RandomBlur", "SincFilter", "random_odd_sizes"]

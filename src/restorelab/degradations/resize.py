@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from restorelab.degradations.base import DegradationError, Stage
-from restorelab.imresize import imresize
+from restorelab.ops.imresize import imresize
 
 __all__ = ["BicubicDown", "bicubic_down"]
 

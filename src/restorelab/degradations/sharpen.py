@@ -12,7 +12,7 @@ from restorelab.degradations.base import (
     check_kernel_fits,
     check_odd,
 )
-from restorelab.degradations.filtering import filter_per_sample_separable
+from restorelab.ops.filtering import filter_per_sample_separable
 
 __all__ = ["USMSharp", "usm_sharp"]
 

@@ -196,7 +196,7 @@ def torch_generator(path: str | Path) -> tuple[nn.Module, int, dict[str, Any]]:
     path = Path(path).expanduser()
     if path.suffix == ".safetensors":
         return _from_safetensors(path)
-    from restorelab.checkpoint import generator_from_checkpoint
+    from restorelab.weights import generator_from_checkpoint
 
     module, meta = generator_from_checkpoint(path)
     scale = meta.get("scale", getattr(module, "scale", None))
@@ -210,7 +210,7 @@ def _from_safetensors(path: Path) -> tuple[nn.Module, int, dict[str, Any]]:
     from safetensors import SafetensorError, safe_open
 
     from restorelab.archs.pretrained import load_pretrained
-    from restorelab.checkpoint import check_targets
+    from restorelab.weights import check_targets
 
     if not path.is_file():
         raise DataError(f"model file not found: {path}")

@@ -23,7 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from PIL import Image, ImageDraw, ImageFont
 
-from restorelab.cli import report_errors
+from restorelab.commands.common import report_errors
 from restorelab.config import config_dir, register_resolvers
 from restorelab.data.io import read_image
 from restorelab.data.sources import EMBEDDED_PHOTOS, EmbeddedSource

@@ -1,4 +1,4 @@
-"""``restorelab-eval``: score a checkpoint, or the bicubic baseline, on a folder of images.
+"""Score a checkpoint, or the bicubic baseline, on a folder of images (``restorelab-eval``).
 
 Low-quality inputs are synthesized from the ground truth by the configured degradation
 (MATLAB-compatible bicubic at ``data.scale`` by default), outputs are scored with PSNR/SSIM on
@@ -16,19 +16,15 @@ import lightning as L
 from omegaconf import DictConfig
 
 from restorelab.archs import pretrained
-from restorelab.callbacks.checkpoint_io import atomic_write_text
-from restorelab.checkpoint import generator_from_checkpoint
-from restorelab.checks import check_scales
-from restorelab.cli import report_errors
-from restorelab.config import config_dir, register_resolvers
 from restorelab.errors import ConfigError
-from restorelab.module import RestorationModule
-from restorelab.train import output_dir
+from restorelab.training.builder import check_scales
+from restorelab.training.callbacks.checkpoint_io import atomic_write_text
+from restorelab.training.fit import output_dir
+from restorelab.training.module import RestorationModule
+from restorelab.weights import generator_from_checkpoint
 
-register_resolvers()
 
-
-def build_generator(cfg: DictConfig) -> tuple[Any, str]:
+def generator_to_score(cfg: DictConfig) -> tuple[Any, str]:
     """The generator to score and a label for the report."""
     if cfg.get("ckpt_path"):
         generator, _ = generator_from_checkpoint(cfg.ckpt_path)
@@ -40,9 +36,9 @@ def build_generator(cfg: DictConfig) -> tuple[Any, str]:
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Run the test loop over ``data.test_dir`` and write the report; returns it."""
-    generator, label = build_generator(cfg)
+    generator, label = generator_to_score(cfg)
     degradation = hydra.utils.instantiate(cfg.degradation) if cfg.get("degradation") else None
-    check_scales(int(cfg.data.scale), generator, degradation, label)
+    check_scales(cfg, generator, degradation, label, training=False)
     datamodule = hydra.utils.instantiate(cfg.data)
     if datamodule.test_source is None:
         raise ConfigError("no images to evaluate: set data.test_dir=DIR")
@@ -75,17 +71,3 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         f"SSIM-Y {report['ssim_y']:.4f} -> {path}"
     )
     return report
-
-
-@hydra.main(version_base="1.3", config_path=config_dir(), config_name="eval")
-def _hydra_main(cfg: DictConfig) -> float:
-    return float(report_errors("restorelab-eval", evaluate, cfg)["psnr_y"])
-
-
-def main() -> None:
-    """Console entry point of ``restorelab-eval``."""
-    _hydra_main()
-
-
-if __name__ == "__main__":
-    main()

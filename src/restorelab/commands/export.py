@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from restorelab.cli import report_errors
+from restorelab.commands.common import report_errors
 from restorelab.errors import ConfigError
 
 PROG = "restorelab-export"

@@ -56,7 +56,7 @@ class PerceptualMetricLogger(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.net is not None or self.unavailable is not None:
             return
-        from restorelab.lpips import LPIPS
+        from restorelab.metrics.lpips import LPIPS
 
         try:
             self.net = LPIPS(self.backbone_weights, self.lin_weights)

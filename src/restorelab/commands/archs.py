@@ -266,7 +266,7 @@ def run(args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point of ``restorelab-archs``."""
-    from restorelab.cli import report_errors
+    from restorelab.commands.common import report_errors
 
     args = parse_args(argv)
     print(report_errors(PROG, run, args))

@@ -1,4 +1,4 @@
-"""``restorelab-train``: compose the config, build every object with Hydra, fit, report.
+"""One training run end to end: build every object from the config, fit, validate, report.
 
 Thin on purpose: all behaviour lives in the objects the config names (generator, loss,
 degradation, data module, trainer, loggers, callbacks); this file only wires them together,
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,27 +18,20 @@ import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import LearningRateMonitor
-from lightning.pytorch.utilities import rank_zero_warn
 from omegaconf import DictConfig, OmegaConf
 
-from restorelab import compat
-from restorelab.archs.pretrained import architecture_config, build_generator
-from restorelab.budget import PLAN_ENV, TimeBudget, apply_plan, make_plan, max_time_seconds
-from restorelab.callbacks import AtomicCheckpointIO
-from restorelab.callbacks.checkpoint_io import atomic_write_text
-from restorelab.callbacks.resume_state import ResumeState
-from restorelab.checks import check_scales as check_scale_agreement
-from restorelab.cli import close_loggers, report_errors
-from restorelab.config import config_dir, register_resolvers
-from restorelab.distributed import ddp_children_join_run_dir, per_device_batch_size
-from restorelab.errors import ConfigError
-from restorelab.module import RestorationModule
-from restorelab.precision import choose_precision
-from restorelab.resume import main_argv as resume_main_argv
-from restorelab.resume import prepare_resume
-from restorelab.runinfo import is_global_zero, record_run_info, rerun_argv
-from restorelab.sweeps import exit_code as sweep_exit_code
-from restorelab.sweeps import run_job
+from restorelab.config import register_resolvers
+from restorelab.data.sharding import per_device_batch_size
+from restorelab.runs.ddp import ddp_children_join_run_dir
+from restorelab.runs.info import is_global_zero, record_run_info
+from restorelab.runs.job import close_loggers
+from restorelab.runs.resume import prepare_resume
+from restorelab.training.budget import PLAN_ENV, TimeBudget, apply_plan, make_plan, max_time_seconds
+from restorelab.training.builder import build_module, instantiate_dict
+from restorelab.training.callbacks import AtomicCheckpointIO
+from restorelab.training.callbacks.checkpoint_io import atomic_write_text
+from restorelab.training.callbacks.resume_state import ResumeState
+from restorelab.training.precision import choose_precision
 
 register_resolvers()
 
@@ -49,65 +41,6 @@ def output_dir(cfg: DictConfig) -> Path:
     if cfg.get("paths") and cfg.paths.get("output_dir"):
         return Path(cfg.paths.output_dir)
     return Path(HydraConfig.get().runtime.output_dir)
-
-
-def check_scales(cfg: DictConfig, generator: Any, degradation: Any) -> None:
-    """Fail at start-up, naming the keys, when scales or the patch size cannot work."""
-    data_scale = int(cfg.data.scale)
-    label = str((cfg.get("generator") or {}).get("_target_", "generator"))
-    check_scale_agreement(data_scale, generator, degradation, label)
-    patch = int(cfg.data.get("patch_size", data_scale))
-    if patch % data_scale != 0:
-        raise ConfigError(f"data.patch_size={patch} is not divisible by data.scale={data_scale}")
-    if degradation is not None and hasattr(degradation, "check_input_size"):
-        degradation.check_input_size(patch, patch)  # e.g. a blur kernel larger than the patch
-    window = getattr(generator, "window_size", None)  # window-attention nets (SwinIR)
-    if window and (patch // data_scale) % int(window):
-        raise ConfigError(
-            f"data.patch_size={patch} gives {patch // data_scale} px low-quality patches at "
-            f"data.scale={data_scale}, not a multiple of generator.window_size={window}"
-        )
-
-
-def build_module(cfg: DictConfig) -> RestorationModule:
-    """Instantiate generator, discriminator, loss, degradation and optimizers into the module."""
-    generator = build_generator(cfg.generator)
-    disc_cfg = cfg.get("discriminator")
-    discriminator = hydra.utils.instantiate(disc_cfg) if disc_cfg else None
-    if discriminator is not None and not cfg.generator.get("pretrained"):
-        rank_zero_warn(
-            "GAN training from a randomly initialised generator: the recipes fine-tune a "
-            "PSNR-oriented stage-1 run, set generator.pretrained=RUN/checkpoints/last.ckpt"
-        )
-    degradation = hydra.utils.instantiate(cfg.degradation) if cfg.get("degradation") else None
-    check_scales(cfg, generator, degradation)
-    optimizer = cfg.get("optimizer") or {}
-    scheduler = cfg.get("scheduler") or {}
-
-    def make(node: Any) -> Any:
-        return hydra.utils.instantiate(node) if node else None
-
-    return RestorationModule(
-        generator=generator,
-        discriminator=discriminator,
-        loss=hydra.utils.instantiate(cfg.loss),
-        degradation=degradation,
-        optimizer_g=make(optimizer.get("generator")),
-        scheduler_g=make(scheduler.get("generator")),
-        optimizer_d=make(optimizer.get("discriminator")) if discriminator is not None else None,
-        scheduler_d=make(scheduler.get("discriminator")) if discriminator is not None else None,
-        scale=int(cfg.data.scale),
-        generator_config=architecture_config(cfg.generator),
-        run_config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
-        **(cfg.get("module") or {}),
-    )
-
-
-def instantiate_dict(node: DictConfig | None) -> list[Any]:
-    """Instantiate every ``_target_`` entry of a ``{name: config}`` group (loggers, callbacks)."""
-    if not node:
-        return []
-    return [hydra.utils.instantiate(c) for c in node.values() if c and "_target_" in c]
 
 
 def final_metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -161,7 +94,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     Writes ``<run>/metrics.json`` and ``<run>/checkpoints/last.ckpt``; with ``ckpt_path`` set,
     continues that run (optimizer, scheduler and step count included); with ``resume`` set
-    (see :mod:`restorelab.resume`), continues it in its own directory and W&B run.
+    (see :mod:`restorelab.runs.resume`), continues it in its own directory and W&B run.
     """
     started = time.monotonic()  # the time budget (trainer.max_time) counts from here
     if cfg.get("seed") is not None:
@@ -223,24 +156,3 @@ def print_summary(run_dir: Path, metrics: dict[str, float]) -> None:
         print(f"val/psnr_y: {psnr:.2f} dB (bicubic {base:.2f} dB, {psnr - base:+.2f} dB)")
     elif psnr is not None:
         print(f"val/psnr_y: {psnr:.2f} dB")
-
-
-@hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
-def _hydra_main(cfg: DictConfig) -> float | None:
-    # run_info.json + run_status.json; in a sweep a failed job does not stop the others
-    return run_job("restorelab-train", train, cfg, output_dir(cfg))
-
-
-def main() -> None:
-    """Console entry point of ``restorelab-train``."""
-    compat.silence_lightning_pytree_deprecation()
-    compat.silence_model_summary_precision_note()
-    report_errors("restorelab-train", resume_main_argv)  # resume=RUN: compose RUN's config
-    sys.argv = rerun_argv(sys.argv)  # --config-dir RUN/.hydra: keep restorelab's hydra settings
-    _hydra_main()
-    if sweep_exit_code():  # a job of a sweep failed; the others ran
-        sys.exit(sweep_exit_code())
-
-
-if __name__ == "__main__":
-    main()

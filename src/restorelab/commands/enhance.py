@@ -18,8 +18,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from restorelab.cli import one_line, report_errors
-from restorelab.errors import ConfigError, DataError, RestorelabError
+from restorelab.commands.common import report_errors
+from restorelab.errors import ConfigError, DataError, RestorelabError, one_line
 
 PROG = "restorelab-enhance"
 _GLOB_CHARS = set("*?[")

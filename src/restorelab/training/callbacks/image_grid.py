@@ -18,7 +18,7 @@ from lightning.pytorch.loggers import WandbLogger
 from PIL import Image
 from torch import Tensor
 
-from restorelab.imresize import imresize
+from restorelab.ops.imresize import imresize
 
 
 def _center_crop(x: Tensor, size: int) -> Tensor:

@@ -15,23 +15,20 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import math
 import os
 import socket
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from restorelab.cli import report_errors
 from restorelab.errors import DataError
-from restorelab.runinfo import RUN_STATUS, read_json
+from restorelab.runs.info import RUN_STATUS, read_json
 
 FORMATS = ("table", "csv", "json", "markdown")
 DEFAULT_METRICS = ("val/psnr_y", "val/ssim_y")
@@ -93,7 +90,7 @@ def csv_history(run: Path) -> list[dict[str, float | None]]:
 
 def wandb_history(run: Path) -> list[dict[str, float | None]]:
     """Rows logged to the run's offline W&B file(s), when there is no CSV log."""
-    from restorelab.wandb_offline import find_run_files, read_history
+    from restorelab.runs.wandb_offline import find_run_files, read_history
 
     rows: list[dict[str, float | None]] = []
     for path in find_run_files(run / "wandb"):
@@ -283,48 +280,3 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
     return "\n".join(lines)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Command-line interface of ``restorelab-runs``."""
-    parser = argparse.ArgumentParser(
-        prog="restorelab-runs",
-        description="Table of the training runs under DIR: differing overrides, best and "
-        "final validation metrics, steps, wall time, checkpoint, status (ok/failed/running).",
-    )
-    parser.add_argument(
-        "dir", nargs="?", default="outputs", help="where to look (default: outputs)"
-    )
-    parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
-    parser.add_argument(
-        "--sort", default="started", help="column to sort by, e.g. best_psnr_y (default: started)"
-    )
-    parser.add_argument("-r", "--reverse", action="store_true", help="sort descending")
-    parser.add_argument(
-        "--status", choices=("ok", "failed", "running", "unknown"), help="only runs in this state"
-    )
-    parser.add_argument(
-        "--metrics",
-        nargs="+",
-        default=list(DEFAULT_METRICS),
-        help="validation metrics to show, as logged (default: val/psnr_y val/ssim_y)",
-    )
-    return parser
-
-
-def run(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv``, print the table; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    root = Path(args.dir)
-    rows = collect_runs(root, args.metrics, args.status)
-    rows = sort_rows(rows, args.sort, args.reverse)
-    if not rows and args.format != "json":
-        print(f"no runs under {root}", file=sys.stderr)
-        return 0
-    print(render(rows, args.format))
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point of ``restorelab-runs``."""
-    sys.exit(report_errors("restorelab-runs", run, argv))

@@ -162,7 +162,7 @@ def prepare_resume(cfg: DictConfig, run_dir: Path) -> int:
     logger gets the run's id with ``resume="allow"``. Any ``ckpt_path`` is checked with
     :func:`check_compatible`. Returns the step the checkpoint continues from (0 without one).
     """
-    from restorelab.checkpoint import load_checkpoint
+    from restorelab.weights import load_checkpoint
 
     resume = cfg.get("resume")
     if resume not in (None, ""):

@@ -21,11 +21,11 @@ from torch.optim import Optimizer
 
 from restorelab.degradations import Degradation
 from restorelab.errors import ConfigError, NonFiniteLossError
-from restorelab.imresize import imresize
 from restorelab.losses import CompositeLoss, L1Loss
 from restorelab.losses.deep_supervision import deep_supervision_loss
 from restorelab.metrics import PSNRY, SSIMY, psnr_y, ssim_y
-from restorelab.schedulers import replan_after_resume
+from restorelab.ops.imresize import imresize
+from restorelab.training.schedulers import replan_after_resume
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], Any]
@@ -401,7 +401,7 @@ class RestorationModule(L.LightningModule):
     def on_train_start(self) -> None:
         """After a resume: learning rates and schedules from the config, not the checkpoint.
 
-        See :func:`restorelab.schedulers.replan_after_resume`; prints one line per network.
+        See :func:`restorelab.training.schedulers.replan_after_resume`; prints one line per network.
         """
         step = self.global_step
         if step == 0:

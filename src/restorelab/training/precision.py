@@ -61,7 +61,7 @@ def cpu_native_bf16() -> bool:
     True when the CPU has AVX-512 BF16 or AMX tiles, ATen dispatches AVX-512 kernels, and
     oneDNN is allowed bf16 (``ONEDNN_MAX_CPU_ISA`` below AVX-512 turns that off).
     """
-    from restorelab import compat
+    from restorelab.training import compat
 
     has_units = compat.cpu_has_avx512_bf16() or compat.cpu_has_amx()
     return has_units and cpu_capability().startswith("AVX512") and compat.onednn_bf16_allowed()

@@ -177,7 +177,7 @@ def measure_speed(
     every global random state is put back afterwards, so the real run starts exactly as an
     unmeasured one would.
     """
-    from restorelab.callbacks.resume_state import capture_global_rng, restore_global_rng
+    from restorelab.training.callbacks.resume_state import capture_global_rng, restore_global_rng
 
     warmup, steps = int(cfg.budget.warmup_steps), int(cfg.budget.measure_steps)
     if warmup < 1 or steps < 1:
@@ -228,7 +228,7 @@ def saved_plan(cfg: DictConfig) -> BudgetPlan | None:
     Only a DDP worker (rank > 0) reads the inherited plan: the process that plans keeps the
     variable in its environment, and the next job of an in-process sweep must plan anew.
     """
-    from restorelab.runinfo import is_global_zero
+    from restorelab.runs.info import is_global_zero
 
     inherited = os.environ.get(PLAN_ENV)
     if inherited and not is_global_zero():

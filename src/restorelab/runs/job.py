@@ -1,0 +1,120 @@
+"""Run one training job: its status files around it, its loggers closed, its errors reported.
+
+Every ``restorelab-train`` invocation goes through :func:`run_job`, sweep or not: it writes
+``run_info.json`` and ``run_status.json`` and, inside a Hydra sweep, keeps one failed job from
+ending the others (see :mod:`restorelab.runs.sweeps` for why Hydra would stop them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from restorelab.errors import RestorelabError, one_line, root_cause
+from restorelab.runs.info import RunStatus, collect_run_info, is_global_zero, write_run_info
+from restorelab.runs.sweeps import hydra_runtime, is_multirun, job_overrides
+
+log = logging.getLogger(__name__)
+
+
+class DivergedError(RestorelabError):
+    """Training finished but its optimized metric is NaN or infinite."""
+
+
+#: How long a finished offline W&B run may take to write its last records.
+OFFLINE_FLUSH_TIMEOUT_S = 30.0
+
+
+def close_loggers() -> None:
+    """Finish the W&B run even when training failed, so offline files are complete."""
+    try:
+        import wandb
+    except ImportError:  # pragma: no cover - wandb is a dependency
+        return
+    run = wandb.run
+    if run is None:
+        return
+    offline = bool(getattr(run.settings, "_offline", False))
+    run_file = Path(str(getattr(run.settings, "sync_file", "") or ""))
+    wandb.finish()
+    if offline and run_file.name:
+        # finish() can return before W&B's service has written the last records; wait for
+        # them so `wandb sync` and our offline reader see a complete run.
+        from restorelab.runs.wandb_offline import wait_until_complete
+
+        with contextlib.suppress(TimeoutError):
+            wait_until_complete(run_file, timeout=OFFLINE_FLUSH_TIMEOUT_S)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for the user: the restorelab error's message, else ``Type: message``."""
+    cause = root_cause(exc)
+    if cause is not None:
+        return one_line(cause)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    message = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
+
+
+def run_job(
+    prog: str,
+    fn: Callable[[DictConfig], Mapping[str, float]],
+    cfg: DictConfig,
+    run_dir: Path,
+) -> float | None:
+    """Run one training job with ``run_info.json`` and ``run_status.json`` around it.
+
+    Returns the optimized metric (``cfg.optimized_metric``) for Hydra's sweepers. Outside a
+    multirun an error behaves as before: a :class:`RestorelabError` prints one line and exits
+    with status 2, anything else propagates. Inside a multirun an error fails only this job.
+    """
+    metric_key = str(cfg.get("optimized_metric") or "val/psnr_y")
+    overrides = job_overrides()
+    multirun = is_multirun()
+    hc = hydra_runtime()
+    status: RunStatus | None = None
+    if is_global_zero():
+        resumed = cfg.get("resume") not in (None, "")  # resume=RUN continues RUN in place
+        extra = {"task_name": cfg.get("task_name"), "run_dir": str(run_dir)}
+        write_run_info(run_dir, collect_run_info(overrides, extra), resumed=resumed)
+        status = RunStatus(
+            run_dir,
+            resumed=resumed,
+            overrides=overrides,
+            sweep_dir=str(hc.sweep.dir) if multirun and hc is not None else None,
+            job_num=int(hc.job.num) if multirun and hc is not None else None,
+            optimized_metric=metric_key,
+        )
+    try:
+        metrics = dict(fn(cfg))
+        value = metrics.get(metric_key)
+        if value is not None and not math.isfinite(float(value)):
+            raise DivergedError(
+                f"{metric_key} is {value}: training diverged (non-finite loss or weights)"
+            )
+    except BaseException as exc:
+        message = describe(exc)
+        if status is not None:
+            status.finish("failed", error=message)
+        if multirun and isinstance(exc, Exception):
+            close_loggers()  # a W&B run left open would swallow the next job's logging
+            where = f"job {hc.job.num}" if hc is not None else "job"
+            label = " ".join(overrides) or "no overrides"
+            print(f"{prog}: error: {where} ({label}) failed: {message}", file=sys.stderr)
+            if root_cause(exc) is None:
+                log.error("job failed", exc_info=exc)  # the traceback goes to the job's log
+            return None
+        if isinstance(exc, Exception) and root_cause(exc) is not None:
+            print(f"{prog}: error: {message}", file=sys.stderr)
+            raise SystemExit(2) from None
+        raise
+    if status is not None:
+        status.finish("ok", metric=None if value is None else float(value))
+    return None if value is None else float(value)
