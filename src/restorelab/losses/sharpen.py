@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from restorelab.degradations.sharpen import usm_sharp
 from restorelab.errors import ConfigError
+from restorelab.ops.sharpen import usm_sharp
 
 
 class UnsharpMask(nn.Module):
@@ -14,7 +14,7 @@ class UnsharpMask(nn.Module):
     Real-ESRGAN (Wang et al. 2021, sec. 4.3) trains against a sharpened ground truth for the
     L1 and perceptual terms (not the adversarial one) to get sharper outputs without the
     overshoot artifacts of sharpening the outputs afterwards. The sharpening itself is
-    :func:`restorelab.degradations.sharpen.usm_sharp`, the same one the ``realesrgan``
+    :func:`restorelab.ops.sharpen.usm_sharp`, the same one the ``realesrgan``
     degradation applies before degrading, so target and input see one definition.
 
     Args:
