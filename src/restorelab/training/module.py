@@ -9,41 +9,47 @@ there is one.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
-from torch.optim import Optimizer
 
 from restorelab.degradations import Degradation
-from restorelab.errors import ConfigError, NonFiniteLossError
+from restorelab.errors import ConfigError
 from restorelab.losses import CompositeLoss, L1Loss
 from restorelab.losses.deep_supervision import deep_supervision_loss
-from restorelab.metrics import PSNRY, SSIMY, psnr_y, ssim_y
+from restorelab.metrics import PSNRY, SSIMY
 from restorelab.ops.imresize import imresize
-from restorelab.training.schedulers import replan_after_resume
+from restorelab.training.ema import check_ema_decay, ema_update, make_ema
+from restorelab.training.scoring import (
+    check_output_shape,
+    per_image_scores,
+    scoring_view,
+    update_metrics,
+)
+from restorelab.training.steps import (
+    NONFINITE_ACTIONS,
+    OptimizerFactory,
+    OptimizerSpec,
+    SchedulerFactory,
+    build_optimizers,
+    check_finite,
+    check_gan_options,
+    discriminator_steps,
+    logs_this_batch,
+    optimizer_specs,
+    replan_optimizers,
+)
 
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
-SchedulerFactory = Callable[[Optimizer], Any]
-NONFINITE_ACTIONS = ("raise", "skip")
-
-
-def _no_closure() -> None:
-    """Manual optimization computes gradients before stepping; nothing to re-evaluate."""
-    return None
-
-
-def scoring_view(x: Tensor, gray: bool) -> Tensor:
-    """The channels a metric scores: Y of RGB, or the single channel of a grayscale image.
-
-    A grayscale ground truth travels as three equal channels; it is scored on one channel
-    (the mean of the output's three), as MATLAB scores a single-channel image.
-    """
-    return x.mean(dim=1, keepdim=True) if gray else x
+__all__ = [
+    "NONFINITE_ACTIONS",
+    "OptimizerFactory",
+    "RestorationModule",
+    "SchedulerFactory",
+    "scoring_view",
+]
 
 
 class RestorationModule(L.LightningModule):
@@ -123,29 +129,8 @@ class RestorationModule(L.LightningModule):
         self.grad_clip = grad_clip
         self.generator_config = dict(generator_config or {})
         self.run_config = dict(run_config or {})
-        if loss.adversarial and discriminator is None:
-            raise ConfigError(
-                f"loss has adversarial term(s) {list(loss.adversarial)} but discriminator is "
-                "none: choose one, e.g. discriminator=vgg"
-            )
-        if discriminator is not None and not loss.adversarial:
-            raise ConfigError(
-                "a discriminator is configured but the loss has no adversarial term: "
-                "use e.g. loss=l1_gan, or discriminator=none"
-            )
-        if discriminator is not None and optimizer_d is None:
-            raise ConfigError("a discriminator needs optimizer.discriminator")
-        if ema_decay is not None and not 0.0 <= float(ema_decay) < 1.0:
-            raise ConfigError(f"module.ema_decay must be in [0, 1) or null, got {ema_decay}")
-        if int(d_start_step) < 0:
-            raise ConfigError(f"module.d_start_step must be >= 0, got {d_start_step}")
-        if int(d_updates) < 1:
-            raise ConfigError(f"module.d_updates must be >= 1, got {d_updates}")
-        if nonfinite not in NONFINITE_ACTIONS:
-            raise ConfigError(
-                f"module.nonfinite={nonfinite!r} unknown; choose from {NONFINITE_ACTIONS}"
-            )
-        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        check_gan_options(loss, discriminator, optimizer_d, d_start_step, d_updates, nonfinite)
+        self.ema_decay = check_ema_decay(ema_decay)
         self.d_start_step = int(d_start_step)
         self.d_updates = int(d_updates)
         self.nonfinite = nonfinite
@@ -167,7 +152,7 @@ class RestorationModule(L.LightningModule):
         # averages from the stage-1 weights) and before compiling (the copy runs eagerly)
         self.generator_ema: nn.Module | None = None
         if self.ema_decay is not None:
-            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+            self.generator_ema = make_ema(self.generator)
         if compile:
             self.generator.compile(backend=compile_backend)
 
@@ -272,67 +257,35 @@ class RestorationModule(L.LightningModule):
         logs = {f"train/{k}": v for k, v in parts.items()}
         if d_active:
             assert disc is not None and opt_d is not None
-            disc.requires_grad_(True)
-            fake = sr.detach()
-            for _ in range(self.d_updates):
-                loss_d, parts_d = self.loss.discriminator(disc, fake, gt)
-                if not self._finite("discriminator", loss_d, parts_d, batch_idx):
-                    break
-                opt_d.zero_grad(set_to_none=True)
-                self.manual_backward(loss_d)
-                if self.grad_clip:
-                    self.clip_gradients(opt_d, gradient_clip_val=self.grad_clip)  # type: ignore[arg-type]
-                self._step_uncounted(opt_d)
-                logs["train/loss_d"] = loss_d.detach()
-                logs.update({f"train/{k}": v for k, v in parts_d.items()})
+            logs.update(discriminator_steps(self, disc, opt_d, sr.detach(), gt, batch_idx))
 
         schedulers = self.lr_schedulers()
         if schedulers is not None:
             for sched in schedulers if isinstance(schedulers, list) else [schedulers]:
                 sched.step()  # type: ignore[union-attr,call-arg]
 
-        if self._logs_this_batch():
+        if logs_this_batch(self.trainer):
             self.log("train/loss", loss_g.detach(), prog_bar=True)
             self.log_dict(logs)
         return loss_g.detach()
 
     def _finite(self, network: str, total: Tensor, parts: Mapping[str, Tensor], idx: int) -> bool:
-        """Whether ``total`` is finite; else raise or (``nonfinite=skip``) warn and skip.
+        """Whether ``total`` is finite; else raise or (``nonfinite=skip``) warn and count a skip.
 
-        Costs one device-to-host sync per check; the alternative, finding out at the next
-        validation, loses every step since and leaves NaN weights behind.
+        See :func:`restorelab.training.steps.check_finite`.
         """
-        if bool(torch.isfinite(total)):
+        if bool(torch.isfinite(total)):  # the common case: no message to build
             return True
-        terms = self.loss.terms
-        bad = {}
-        for name, value in parts.items():
-            weight = float(getattr(terms[name], "weight", 1.0)) if name in terms else 1.0
-            if not bool(torch.isfinite(value * weight).all()):  # the term, or its weight
-                bad[name] = f"{name}={float(value.mean())} (weight {weight})"
-        terms_text = ", ".join(bad.values()) or f"total={float(total.detach())}"
         where = f"step {self.global_step} (epoch {self.current_epoch}, batch {idx})"
-        message = f"non-finite {network} loss at {where}: {terms_text}"
-        if self.nonfinite == "skip":
-            self.skipped_batches += 1
-            rank_zero_warn(f"{message}; update skipped (module.nonfinite=skip)")
-            return False
-        raise NonFiniteLossError(
-            f"{message}; stopped before the update, weights and saved checkpoints are the last "
-            "good ones (module.nonfinite=skip skips such batches instead)"
-        )
+        if check_finite(network, total, parts, self.loss.terms, self.nonfinite, where):
+            return True
+        self.skipped_batches += 1
+        return False
 
-    @torch.no_grad()
     def update_ema(self) -> None:
         """``ema = decay * ema + (1 - decay) * live`` for parameters; buffers are copied."""
-        ema = self.generator_ema
-        if ema is None or self.ema_decay is None:
-            return
-        weight = 1.0 - self.ema_decay
-        for p_ema, p in zip(ema.parameters(), self.generator.parameters(), strict=True):
-            p_ema.lerp_(p.detach(), weight)
-        for b_ema, b in zip(ema.buffers(), self.generator.buffers(), strict=True):
-            b_ema.copy_(b)
+        if self.generator_ema is not None and self.ema_decay is not None:
+            ema_update(self.generator_ema, self.generator, self.ema_decay)
 
     @property
     def inference_generator(self) -> nn.Module:
@@ -347,137 +300,47 @@ class RestorationModule(L.LightningModule):
             lq = lq.contiguous(memory_format=torch.channels_last)
         return self.generator_ema(lq)
 
-    def _logs_this_batch(self) -> bool:
-        """Whether Lightning hands this batch's on-step values to the loggers.
-
-        It does so every ``trainer.log_every_n_steps`` batches (and when stopping); values
-        logged on other batches would be overwritten unseen, and each ``self.log`` costs about
-        0.4 ms of bookkeeping, ~4% of a compact-generator step on a CPU
-        (benchmarks/train_throughput.py). Uses Lightning's own rule for the decision.
-        """
-        trainer = self.trainer
-        if getattr(trainer, "fast_dev_run", False):
-            return True
-        connector = getattr(trainer, "_logger_connector", None)
-        return bool(getattr(connector, "should_update_logs", True))
-
-    def _step_uncounted(self, optimizer: Any) -> None:
-        """Step the discriminator's optimizer without advancing ``global_step``.
-
-        Lightning counts every manual ``optimizer.step()`` as a global step, so with two
-        networks ``trainer.max_steps``, ``val_check_interval`` and the per-iteration LR
-        schedules would disagree by a factor of two. The step still goes through the
-        strategy and precision plugin (gradient scaling for fp16, DDP hooks); only the
-        progress counter is left alone, so ``global_step`` counts iterations.
-        """
-        inner = getattr(optimizer, "optimizer", optimizer)
-        self.trainer.strategy.optimizer_step(inner, closure=_no_closure, model=self)
-
-    def _optimizer_specs(
-        self,
-    ) -> list[tuple[str, OptimizerFactory | None, SchedulerFactory | None, list[Any]]]:
+    def _optimizer_specs(self) -> list[OptimizerSpec]:
         """``(network, optimizer factory, scheduler factory, parameters)``, G first."""
-        if self.optimizer_g is None:
-            raise ConfigError("training needs optimizer.generator")
-        params_g = [p for p in self.generator.parameters() if p.requires_grad]
-        if not params_g:
-            raise ConfigError(
-                f"generator {type(self.generator).__name__} has no trainable parameters"
-            )
-        specs: list[tuple[str, OptimizerFactory | None, SchedulerFactory | None, list[Any]]] = [
-            ("generator", self.optimizer_g, self.scheduler_g, params_g)
-        ]
-        if self.discriminator is not None:
-            specs.append(
-                (
-                    "discriminator",
-                    self.optimizer_d,
-                    self.scheduler_d,
-                    list(self.discriminator.parameters()),
-                )
-            )
-        return specs
+        g = (self.generator, self.optimizer_g, self.scheduler_g)
+        return optimizer_specs(*g, self.discriminator, self.optimizer_d, self.scheduler_d)
 
     def on_train_start(self) -> None:
         """After a resume: learning rates and schedules from the config, not the checkpoint.
 
         See :func:`restorelab.training.schedulers.replan_after_resume`; prints one line per network.
         """
-        step = self.global_step
-        if step == 0:
-            return
-        optimizers = self.optimizers()
-        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
-        schedulers = [c.scheduler for c in self.trainer.lr_scheduler_configs]
-        for (name, make_opt, make_sched, params), wrapped in zip(
-            self._optimizer_specs(), optimizers, strict=True
-        ):
-            inner: Any = getattr(wrapped, "optimizer", wrapped)
-            sched = next((s for s in schedulers if getattr(s, "optimizer", None) is inner), None)
-            assert make_opt is not None
-            changed = replan_after_resume(inner, sched, make_opt(params), make_sched, step)
-            if self.trainer.is_global_zero:
-                applied = f"; optimizer.{name} changed: {', '.join(changed)}" if changed else ""
-                print(
-                    f"resume at step {step}: {name} learning rate "
-                    f"{inner.param_groups[0]['lr']:.4g}, schedule as planned for "
-                    f"trainer.max_steps={self.trainer.max_steps}{applied}"
-                )
+        if self.global_step > 0:
+            replan_optimizers(
+                self.trainer, self.optimizers(), self._optimizer_specs(), self.global_step
+            )
 
     def configure_optimizers(self) -> Any:
         """One optimizer (and scheduler) per network, G first."""
-        entries: list[dict[str, Any]] = []
-        for name, make_opt, make_sched, params in self._optimizer_specs():
-            assert make_opt is not None
-            opt = make_opt(params)
-            entry: dict[str, Any] = {"optimizer": opt}
-            if make_sched is not None:
-                entry["lr_scheduler"] = {
-                    "scheduler": make_sched(opt),
-                    "interval": "step",
-                    "name": f"lr/{name}",
-                }
-            entries.append(entry)
-        return entries
+        return build_optimizers(self._optimizer_specs())
 
     # ------------------------------------------------------------ evaluation
     def _restore_and_score(
         self, batch: dict[str, Any], psnr: PSNRY, ssim: SSIMY
     ) -> tuple[Tensor, list[tuple[float, float]]]:
-        """Run the generator on ``lq`` and update the metrics image by image."""
+        """Run the generator on ``lq`` and update the metrics image by image.
+
+        Returns the restored batch and, for test only, each image's ``(psnr_y, ssim_y)``.
+        """
         lq, gt = batch["lq"], batch["gt"]
         sr = self.restore(lq).float().clamp(0, 1)
-        if sr.shape != gt.shape:
-            raise ConfigError(
-                f"generator output {tuple(sr.shape)} does not match ground truth "
-                f"{tuple(gt.shape)}: check generator.scale against data.scale"
-            )
-        scores = []
-        for i, gray in enumerate(batch["gray"]):
-            s, g = scoring_view(sr[i : i + 1], bool(gray)), scoring_view(gt[i : i + 1], bool(gray))
-            psnr.update(s, g)
-            ssim.update(s, g)
-            scores.append((s, g))
-        per_image = (
-            [
-                (float(psnr_y(s, g, self.scale)[0]), float(ssim_y(s, g, self.scale)[0]))
-                for s, g in scores
-            ]
-            if psnr is self.test_psnr
-            else []
-        )
-        return sr, per_image
+        check_output_shape(sr, gt)
+        views = update_metrics(sr, gt, batch["gray"], psnr, ssim)
+        return sr, per_image_scores(views, self.scale) if psnr is self.test_psnr else []
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
         self.prepare_batch(batch)
         sr, _ = self._restore_and_score(batch, self.val_psnr, self.val_ssim)
         if torch.isnan(self.bicubic_baseline).any() and not self.trainer.sanity_checking:
             base = self.upsample_baseline(batch["lq"])
-            for i, gray in enumerate(batch["gray"]):
-                b = scoring_view(base[i : i + 1], bool(gray))
-                g = scoring_view(batch["gt"][i : i + 1], bool(gray))
-                self.val_psnr_bicubic.update(b, g)
-                self.val_ssim_bicubic.update(b, g)
+            update_metrics(
+                base, batch["gt"], batch["gray"], self.val_psnr_bicubic, self.val_ssim_bicubic
+            )
         self.log("val/psnr_y", self.val_psnr, prog_bar=True)
         self.log("val/ssim_y", self.val_ssim)
         return {"sr": sr, "lq": batch["lq"], "gt": batch["gt"]}
