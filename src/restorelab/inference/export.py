@@ -11,9 +11,6 @@ into the graph) is refused rather than shipped.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -21,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from restorelab.atomic import atomic_path
 from restorelab.errors import ConfigError, DataError
 from restorelab.inference.models import METADATA_KEY, metadata, torch_generator
 
@@ -32,13 +30,6 @@ TRACE_SIZE = (64, 64)
 CHECK_SIZE = (48, 80)
 #: Largest max-abs difference between an export and PyTorch on the check input.
 PARITY_TOLERANCE = 1e-4
-
-
-def _atomic(dest: Path) -> tuple[Path, Path]:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    os.close(fd)
-    return Path(tmp), dest
 
 
 def _reference(module: nn.Module, x: torch.Tensor) -> np.ndarray:
@@ -128,16 +119,12 @@ def export_model(source: str | Path, fmt: str, dest: str | Path) -> Path:
     module = module.float().cpu().eval()
     channels = int(config.get("num_in_ch", 3))
     meta = metadata(config, scale)
-    tmp, dest = _atomic(dest)
-    try:
+    # the exporters write by name; the export appears at dest only once it passed its check
+    with atomic_path(dest, suffix=".part") as tmp:
         if fmt == "onnx":
             export_onnx(module, tmp, meta, channels)
         elif fmt == "torchscript":
             export_torchscript(module, tmp, meta, channels)
         else:
             export_safetensors(module, tmp, meta)
-        os.replace(tmp, dest)
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
     return dest

@@ -14,10 +14,8 @@ caller says so.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ import numpy as np
 import png  # pypng: 16-bit colour PNG, which Pillow cannot decode without losing bits
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from restorelab.atomic import atomic_write
 from restorelab.errors import DataError
 
 #: Pillow's format name for each output extension we write.
@@ -343,12 +342,6 @@ def _encode(f: object, photo: Photo, fmt: str, quality: int, png_compression: in
     img.save(f, format=fmt, **options)  # type: ignore[arg-type]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_photo(
     photo: Photo,
     path: str | Path,
@@ -375,17 +368,14 @@ def write_photo(
         raise DataError(f"{path}: cannot write .{ext} files (known: {', '.join(FORMATS)})")
     if path.exists() and not overwrite:
         raise DataError(f"{path} exists: not overwriting it (pass --overwrite to replace it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
     try:
-        os.close(fd)
-        with open(tmp_name, "wb") as f:  # by name: tifffile wants a named file
-            _encode(f, photo, FORMATS[ext], quality, png_compression)
-        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes it private; use the usual mode
-        os.replace(tmp_name, path)
+        # the file object has a name (the temporary path): tifffile wants a named file
+        atomic_write(
+            path,
+            lambda f: _encode(f, photo, FORMATS[ext], quality, png_compression),
+            suffix=".part",
+        )
     except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
         if isinstance(e, DataError):
             raise DataError(f"{path}: {e}") from None
         if isinstance(e, (OSError, ValueError)):

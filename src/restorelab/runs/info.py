@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from restorelab.training.callbacks.checkpoint_io import atomic_write_text
+from restorelab.atomic import atomic_write_text
 
 RUN_INFO = "run_info.json"
 RUN_STATUS = "run_status.json"

@@ -16,9 +16,9 @@ import lightning as L
 from omegaconf import DictConfig
 
 from restorelab.archs import pretrained
+from restorelab.atomic import atomic_write_text
 from restorelab.errors import ConfigError
 from restorelab.training.builder import check_scales
-from restorelab.training.callbacks.checkpoint_io import atomic_write_text
 from restorelab.training.fit import output_dir
 from restorelab.training.module import RestorationModule
 from restorelab.weights import generator_from_checkpoint

@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
+from restorelab.atomic import atomic_write_text
 from restorelab.config import register_resolvers
 from restorelab.data.sharding import per_device_batch_size
 from restorelab.runs.ddp import ddp_children_join_run_dir
@@ -29,7 +30,6 @@ from restorelab.runs.resume import prepare_resume
 from restorelab.training.budget import PLAN_ENV, TimeBudget, apply_plan, make_plan, max_time_seconds
 from restorelab.training.builder import build_module, instantiate_dict
 from restorelab.training.callbacks import AtomicCheckpointIO
-from restorelab.training.callbacks.checkpoint_io import atomic_write_text
 from restorelab.training.callbacks.resume_state import ResumeState
 from restorelab.training.precision import choose_precision
 
