@@ -31,6 +31,20 @@ class DivergedError(RestorelabError):
 OFFLINE_FLUSH_TIMEOUT_S = 30.0
 
 
+def offline_run_file(run: object) -> Path | None:
+    """The ``run-<id>.wandb`` file of an offline W&B run; ``None`` for an online one.
+
+    Public settings only (``mode``, ``sync_file``; wandb >= 0.17, checked against 0.31.0): the
+    private ``settings._offline`` used before is not needed, and ``runs/`` may not import
+    ``training/compat.py``. ``tests/test_compat.py`` checks it against a real offline run.
+    """
+    settings = getattr(run, "settings", None)
+    if getattr(settings, "mode", None) not in ("offline", "dryrun"):
+        return None
+    name = str(getattr(settings, "sync_file", "") or "")
+    return Path(name) if name else None
+
+
 def close_loggers() -> None:
     """Finish the W&B run even when training failed, so offline files are complete."""
     try:
@@ -40,10 +54,9 @@ def close_loggers() -> None:
     run = wandb.run
     if run is None:
         return
-    offline = bool(getattr(run.settings, "_offline", False))
-    run_file = Path(str(getattr(run.settings, "sync_file", "") or ""))
+    run_file = offline_run_file(run)
     wandb.finish()
-    if offline and run_file.name:
+    if run_file is not None:
         # finish() can return before W&B's service has written the last records; wait for
         # them so `wandb sync` and our offline reader see a complete run.
         from restorelab.runs.wandb_offline import wait_until_complete

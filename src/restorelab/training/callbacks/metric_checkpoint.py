@@ -8,7 +8,10 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
+from restorelab.training import compat
 
+
+@compat.guard_topk_save
 class OptionalMetricCheckpoint(ModelCheckpoint):
     """A ``ModelCheckpoint`` that saves nothing (and warns once) when its metric is not logged.
 
@@ -20,12 +23,17 @@ class OptionalMetricCheckpoint(ModelCheckpoint):
 
     _warned = False
 
-    def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, Any]) -> None:
-        if self.monitor is not None and self.monitor not in monitor_candidates:
-            if not self._warned:
-                rank_zero_warn(
-                    f"checkpoint by {self.monitor} skipped: the metric is not logged in this run"
-                )
-                self._warned = True
-            return
-        super()._save_topk_checkpoint(trainer, monitor_candidates)
+    def skip_topk(self, trainer: L.Trainer, monitor_candidates: dict[str, Any]) -> bool:
+        """True (warning once) when the monitored metric is missing from this round's values.
+
+        Called by the hook :func:`restorelab.training.compat.guard_topk_save` installs in front
+        of Lightning's top-k save.
+        """
+        if self.monitor is None or self.monitor in monitor_candidates:
+            return False
+        if not self._warned:
+            rank_zero_warn(
+                f"checkpoint by {self.monitor} skipped: the metric is not logged in this run"
+            )
+            self._warned = True
+        return True
