@@ -9,6 +9,7 @@ there is one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +23,6 @@ from restorelab.losses import CompositeLoss, L1Loss
 from restorelab.losses.deep_supervision import deep_supervision_loss
 from restorelab.metrics import PSNRY, SSIMY
 from restorelab.ops.imresize import imresize
-from restorelab.training import compat
 from restorelab.training.ema import check_ema_decay, ema_update, make_ema
 from restorelab.training.scoring import (
     check_output_shape,
@@ -194,7 +194,8 @@ class RestorationModule(L.LightningModule):
 
         strategy = self.trainer.strategy
         if self.discriminator is not None and isinstance(strategy, DDPStrategy):
-            compat.set_find_unused_parameters(strategy)
+            # DDPStrategy keeps the DistributedDataParallel kwargs here until it wraps
+            strategy._ddp_kwargs["find_unused_parameters"] = True
 
     def on_fit_start(self) -> None:
         """Give every DDP rank its own degradation stream (same seed = same run)."""
@@ -257,7 +258,9 @@ class RestorationModule(L.LightningModule):
         logs = {f"train/{k}": v for k, v in parts.items()}
         if d_active:
             assert disc is not None and opt_d is not None
-            logs.update(discriminator_steps(self, disc, opt_d, sr.detach(), gt, batch_idx))
+            finite = functools.partial(self._finite, idx=batch_idx)
+            args = (self.loss, disc, opt_d, sr.detach(), gt, self.d_updates, self.grad_clip)
+            logs.update(discriminator_steps(self, *args, finite))
 
         schedulers = self.lr_schedulers()
         if schedulers is not None:

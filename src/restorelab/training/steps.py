@@ -11,7 +11,7 @@ LR schedule per network.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lightning as L
 import torch
@@ -21,11 +21,7 @@ from torch.optim import Optimizer
 
 from restorelab.errors import ConfigError, NonFiniteLossError
 from restorelab.losses import CompositeLoss
-from restorelab.training import compat
 from restorelab.training.schedulers import replan_after_resume
-
-if TYPE_CHECKING:
-    from restorelab.training.module import RestorationModule
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], Any]
@@ -113,7 +109,8 @@ def logs_this_batch(trainer: L.Trainer) -> bool:
     """
     if getattr(trainer, "fast_dev_run", False):
         return True
-    return compat.should_update_logs(trainer)
+    connector = getattr(trainer, "_logger_connector", None)
+    return bool(getattr(connector, "should_update_logs", True))
 
 
 def step_uncounted(module: L.LightningModule, optimizer: Any) -> None:
@@ -130,31 +127,34 @@ def step_uncounted(module: L.LightningModule, optimizer: Any) -> None:
 
 
 def discriminator_steps(
-    module: RestorationModule,
+    module: L.LightningModule,
+    loss: CompositeLoss,
     disc: nn.Module,
     opt_d: Any,
     fake: Tensor,
     gt: Tensor,
-    batch_idx: int,
+    updates: int,
+    grad_clip: float | None,
+    finite: Callable[[str, Tensor, Mapping[str, Tensor]], bool],
 ) -> dict[str, Tensor]:
-    """``module.d_updates`` discriminator updates on one iteration's detached ``fake`` batch.
+    """``updates`` discriminator steps of ``module`` on one iteration's detached ``fake`` batch.
 
     Runs after the generator's step: D is made trainable again (G's step froze it), and
     ``fake`` is ``sr.detach()``, so no gradient reaches G. Every update reuses the same
     generated batch (WGAN-GP's 5 critic steps per G step). A non-finite loss stops the
-    updates before its backward (see :func:`check_finite`). Returns the last update's
-    ``train/*`` values to log.
+    updates before its backward (``finite(network, total, parts)``, see :func:`check_finite`).
+    Returns the last update's ``train/*`` values to log.
     """
     disc.requires_grad_(True)
     logs: dict[str, Tensor] = {}
-    for _ in range(module.d_updates):
-        loss_d, parts_d = module.loss.discriminator(disc, fake, gt)
-        if not module._finite("discriminator", loss_d, parts_d, batch_idx):
+    for _ in range(updates):
+        loss_d, parts_d = loss.discriminator(disc, fake, gt)
+        if not finite("discriminator", loss_d, parts_d):
             break
         opt_d.zero_grad(set_to_none=True)
         module.manual_backward(loss_d)
-        if module.grad_clip:
-            module.clip_gradients(opt_d, gradient_clip_val=module.grad_clip)
+        if grad_clip:
+            module.clip_gradients(opt_d, gradient_clip_val=grad_clip)
         step_uncounted(module, opt_d)
         logs["train/loss_d"] = loss_d.detach()
         logs.update({f"train/{k}": v for k, v in parts_d.items()})
