@@ -23,6 +23,7 @@ from restorelab.losses import CompositeLoss, L1Loss
 from restorelab.losses.deep_supervision import deep_supervision_loss
 from restorelab.metrics import PSNRY, SSIMY
 from restorelab.ops.imresize import imresize
+from restorelab.training import compat
 from restorelab.training.ema import check_ema_decay, ema_update, make_ema
 from restorelab.training.scoring import (
     check_output_shape,
@@ -194,8 +195,7 @@ class RestorationModule(L.LightningModule):
 
         strategy = self.trainer.strategy
         if self.discriminator is not None and isinstance(strategy, DDPStrategy):
-            # DDPStrategy keeps the DistributedDataParallel kwargs here until it wraps
-            strategy._ddp_kwargs["find_unused_parameters"] = True
+            compat.set_find_unused_parameters(strategy)
 
     def on_fit_start(self) -> None:
         """Give every DDP rank its own degradation stream (same seed = same run)."""

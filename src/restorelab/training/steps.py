@@ -21,6 +21,7 @@ from torch.optim import Optimizer
 
 from restorelab.errors import ConfigError, NonFiniteLossError
 from restorelab.losses import CompositeLoss
+from restorelab.training import compat
 from restorelab.training.schedulers import replan_after_resume
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
@@ -109,8 +110,7 @@ def logs_this_batch(trainer: L.Trainer) -> bool:
     """
     if getattr(trainer, "fast_dev_run", False):
         return True
-    connector = getattr(trainer, "_logger_connector", None)
-    return bool(getattr(connector, "should_update_logs", True))
+    return compat.should_update_logs(trainer)
 
 
 def step_uncounted(module: L.LightningModule, optimizer: Any) -> None:
