@@ -48,7 +48,7 @@ def build_checkpoint(name: str, scale: int, folder: Path) -> Path:
     """A restorelab checkpoint of ``conf/generator/<name>.yaml`` with random weights."""
     import hydra
 
-    from restorelab.archs.pretrained import architecture_config
+    from restorelab.weights import architecture_config
 
     raw = yaml.safe_load((Path(config_dir()) / "generator" / f"{name}.yaml").read_text())
     config = architecture_config({**raw, "scale": scale})  # without `pretrained`

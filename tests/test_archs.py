@@ -19,8 +19,8 @@ from restorelab.archs import (
     SRVGGNetCompact,
     VGGStyleDiscriminator,
 )
-from restorelab.archs.pretrained import build_generator
 from restorelab.ops.imresize import imresize
+from restorelab.weights import build_generator
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

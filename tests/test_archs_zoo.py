@@ -27,11 +27,11 @@ from restorelab.archs import (
     UNet,
 )
 from restorelab.archs._checks import ArchConfigError
-from restorelab.archs.pretrained import build_generator, load_pretrained
 from restorelab.commands.archs import build
 from restorelab.errors import ConfigError
 from restorelab.training.builder import build_module
 from restorelab.training.module import RestorationModule
+from restorelab.weights import build_generator, load_pretrained
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

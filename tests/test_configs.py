@@ -8,8 +8,8 @@ import hydra
 import pytest
 from omegaconf import OmegaConf
 
-from restorelab.archs.pretrained import build_generator
 from restorelab.config import config_dir
+from restorelab.weights import build_generator
 
 CONF = Path(config_dir())
 GROUPS = [

@@ -10,11 +10,11 @@ from hydra.utils import instantiate
 
 from restorelab.archs import NAFNet, UNet
 from restorelab.archs._checks import ArchConfigError
-from restorelab.archs.pretrained import build_generator
 from restorelab.degradations import JPEG, Degradation, GaussianNoise, RandomBlur
 from restorelab.errors import root_cause
 from restorelab.training.builder import build_module
 from restorelab.training.fit import train
+from restorelab.weights import build_generator
 
 FAST = [
     "debug=fast",

@@ -16,7 +16,8 @@ from safetensors import safe_open
 
 from restorelab.commands.enhance import main as enhance_main
 from restorelab.commands.export import main as export_main
-from restorelab.inference.models import load_model, torch_generator
+from restorelab.inference.models import load_model
+from restorelab.weights import torch_generator
 from tests.enhance_fixtures import TINY_COMPACT, gradient_image, save_checkpoint
 
 

@@ -9,14 +9,14 @@ import torch
 from safetensors.torch import save_file
 
 from restorelab.archs import SRVGGNetCompact
-from restorelab.archs.pretrained import (
+from restorelab.config import config_dir
+from restorelab.errors import ConfigError, DataError
+from restorelab.weights import (
     architecture_config,
     build_generator,
     load_pretrained,
     read_generator_state,
 )
-from restorelab.config import config_dir
-from restorelab.errors import ConfigError, DataError
 
 CFG = {
     "_target_": "restorelab.archs.SRVGGNetCompact",

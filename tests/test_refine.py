@@ -12,7 +12,6 @@ import torch
 from omegaconf import OmegaConf
 
 from restorelab.archs import RefineNet, SRVGGNetCompact, SwinIR
-from restorelab.archs.pretrained import build_generator
 from restorelab.data.sources import EmbeddedSource
 from restorelab.errors import ConfigError
 from restorelab.losses import CompositeLoss, L1Loss, MSELoss
@@ -20,6 +19,7 @@ from restorelab.losses.deep_supervision import deep_supervision_loss
 from restorelab.metrics import psnr_y
 from restorelab.ops.imresize import imresize
 from restorelab.training.module import RestorationModule
+from restorelab.weights import build_generator
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

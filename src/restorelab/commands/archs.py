@@ -66,7 +66,7 @@ def build(name: str, scale: int, device: str = "cpu", conf: Path | None = None) 
     """Instantiate generator config ``name`` at ``scale`` on ``device`` (no weights loaded)."""
     from hydra.utils import instantiate
 
-    from restorelab.archs.pretrained import architecture_config
+    from restorelab.weights import architecture_config
 
     with torch.device(device):
         net: nn.Module = instantiate(architecture_config(_node(name, scale, conf)))

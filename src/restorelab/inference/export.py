@@ -20,7 +20,7 @@ from torch import nn
 
 from restorelab.atomic import atomic_path
 from restorelab.errors import ConfigError, DataError
-from restorelab.inference.models import METADATA_KEY, metadata, torch_generator
+from restorelab.weights import METADATA_KEY, metadata, torch_generator
 
 FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt", "safetensors": ".safetensors"}
 #: ONNX opset: 17 has every op the restorelab generators need and runs on any recent ORT.

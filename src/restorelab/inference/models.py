@@ -3,7 +3,8 @@
 A :class:`Model` maps a float32 NCHW batch in [0, 1] to its output(s) as float32 NCHW numpy
 arrays, so tiling and image handling never care whether PyTorch or ONNX Runtime runs it.
 
-Files accepted by :func:`load_model`, all without unpickling code:
+Files accepted by :func:`load_model`, all without unpickling code (PyTorch files are read, once,
+by :mod:`restorelab.weights`):
 
 * ``.ckpt`` (restorelab checkpoint): ``torch.load(weights_only=True)``; the architecture is
   rebuilt from the generator config stored in it (EMA weights when the run kept them).
@@ -16,7 +17,6 @@ Files accepted by :func:`load_model`, all without unpickling code:
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +27,8 @@ import torch
 from torch import nn
 
 from restorelab.errors import ConfigError, DataError
+from restorelab.weights import METADATA_KEY, parse_metadata, torch_generator
 
-#: The metadata key (safetensors metadata, ONNX metadata_props, TorchScript extra file) that
-#: holds the JSON ``{"generator": config, "scale": S, "version": V}``.
-METADATA_KEY = "restorelab"
 DEVICES = ("cpu", "cuda", "mps")
 PRECISIONS: dict[str, torch.dtype] = {
     "fp32": torch.float32,
@@ -152,7 +150,7 @@ class OnnxModel(Model):
             raise DataError(f"cannot load ONNX model {path}: {str(e).splitlines()[0]}") from e
         self.input_name = self.session.get_inputs()[0].name
         meta = self.session.get_modelmeta().custom_metadata_map
-        info = _parse_metadata(meta.get(METADATA_KEY), path)
+        info = parse_metadata(meta.get(METADATA_KEY), path)
         channels = self.session.get_inputs()[0].shape[1]
         super().__init__(
             scale=info["scale"],
@@ -163,72 +161,6 @@ class OnnxModel(Model):
 
     def __call__(self, batch: np.ndarray, steps: bool = False) -> list[np.ndarray]:
         return [self.session.run(None, {self.input_name: batch})[0]]
-
-
-def _parse_metadata(raw: str | None, path: Path) -> dict[str, Any]:
-    """The restorelab metadata JSON of an exported file, checked."""
-    if not raw:
-        raise DataError(
-            f"{path} has no restorelab metadata (scale and generator config); "
-            "export it with restorelab-export"
-        )
-    try:
-        info = json.loads(raw)
-        info["scale"] = int(info["scale"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise DataError(f"{path}: unreadable restorelab metadata: {e}") from e
-    return info
-
-
-def metadata(config: Mapping[str, Any], scale: int) -> str:
-    """The JSON stored in exported files: generator config, scale and restorelab version."""
-    from restorelab import __version__
-
-    return json.dumps({"generator": dict(config), "scale": int(scale), "version": __version__})
-
-
-def torch_generator(path: str | Path) -> tuple[nn.Module, int, dict[str, Any]]:
-    """Rebuild a PyTorch generator from a ``.ckpt`` or ``.safetensors`` file.
-
-    Returns:
-        the generator (eval mode, CPU), its scale, and its config.
-    """
-    path = Path(path).expanduser()
-    if path.suffix == ".safetensors":
-        return _from_safetensors(path)
-    from restorelab.weights import generator_from_checkpoint
-
-    module, meta = generator_from_checkpoint(path)
-    scale = meta.get("scale", getattr(module, "scale", None))
-    if scale is None:
-        raise DataError(f"{path}: checkpoint stores no scale")
-    return module, int(scale), dict(meta["generator"])
-
-
-def _from_safetensors(path: Path) -> tuple[nn.Module, int, dict[str, Any]]:
-    import hydra
-    from safetensors import SafetensorError, safe_open
-
-    from restorelab.archs.pretrained import load_pretrained
-    from restorelab.weights import check_targets
-
-    if not path.is_file():
-        raise DataError(f"model file not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get(METADATA_KEY)
-    except (SafetensorError, OSError) as e:
-        raise DataError(f"corrupt safetensors file {path}: {e}") from e
-    info = _parse_metadata(raw, path)
-    config = check_targets(info.get("generator") or {}, path)
-    if not config:
-        raise DataError(f"{path}: metadata holds no generator config")
-    module: nn.Module = hydra.utils.instantiate(config)
-    try:
-        load_pretrained(module, path)
-    except ConfigError as e:
-        raise DataError(f"{path}: weights do not fit the stored generator: {e}") from e
-    return module.eval(), info["scale"], config
 
 
 def load_model(path: str | Path, device: str = "cpu", precision: str = "fp32") -> Model:

@@ -12,9 +12,9 @@ import hydra
 from lightning.pytorch.utilities import rank_zero_warn
 from omegaconf import DictConfig, OmegaConf
 
-from restorelab.archs.pretrained import architecture_config, build_generator
 from restorelab.errors import ConfigError
 from restorelab.training.module import RestorationModule
+from restorelab.weights import architecture_config, build_generator
 
 
 def _check_scale_agreement(data_scale: int, generator: Any, degradation: Any, label: str) -> None:

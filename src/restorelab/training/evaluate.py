@@ -15,7 +15,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
-from restorelab.archs import pretrained
+from restorelab import weights as pretrained
 from restorelab.atomic import atomic_write_text
 from restorelab.errors import ConfigError
 from restorelab.training.builder import check_scales

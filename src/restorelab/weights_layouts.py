@@ -1,5 +1,8 @@
 """Key renaming for released weights saved under their authors' original module names.
 
+Used by :mod:`restorelab.weights` (the one module that reads weight files); kept apart so
+that module stays short.
+
 Our modules use BasicSR's names (what Real-ESRGAN, SwinIR and BasicSR's converted model-zoo
 files use). Two widely shared releases predate those names: EDSR-PyTorch's ``edsr_*.pt``
 (``head``/``body``/``tail`` plus the ``sub_mean``/``add_mean`` colour shift, which our EDSR
