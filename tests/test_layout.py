@@ -46,10 +46,13 @@ def imports_of(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("restorelab")}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module.startswith("restorelab"):
-                found.add(node.module)
-                found |= {f"{node.module}.{a.name}" for a in node.names}
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and (node.module or "").startswith("restorelab")
+        ):
+            found.add(str(node.module))
+            found |= {f"{node.module}.{a.name}" for a in node.names}
     return found
 
 
