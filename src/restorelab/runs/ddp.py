@@ -9,10 +9,12 @@ appended. Two things go wrong with that under Hydra:
 - ``run.dir`` is re-read when the children are launched, so anything that re-resolves to another
   value (a timestamp, an environment variable) sends the children to a new directory.
 
-:func:`ddp_children_join_run_dir` pins ``HydraConfig.run.dir`` to the job's resolved absolute
-output directory and, in a multirun, replaces the sweep on the command line with this job's own
-overrides, for the duration of ``fit``. Every rank then works in the one run directory that
-rank 0 created, and only rank 0 creates the W&B run (Lightning's loggers are rank-zero only).
+:func:`ddp_children_argv_and_run_dir` pins ``HydraConfig.run.dir`` to the job's resolved
+absolute output directory and, in a multirun, rewrites ``sys.argv``: the sweep on the command line
+is replaced with this job's own overrides, for the duration of ``fit`` (restored afterwards).
+Besides :func:`restorelab.commands.train.main`, this is the only place ``sys.argv`` is assigned.
+Every rank then works in the one run directory that rank 0 created, and only rank 0 creates the
+W&B run (Lightning's loggers are rank-zero only).
 """
 
 from __future__ import annotations
@@ -50,10 +52,14 @@ def child_argv(argv: list[str], job_overrides: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def ddp_children_join_run_dir(run_dir: Path) -> Iterator[None]:
-    """While active, DDP ranks that Lightning launches reuse ``run_dir`` (see module doc).
+def ddp_children_argv_and_run_dir(run_dir: Path) -> Iterator[None]:
+    """For the duration of ``fit``: rewrite ``sys.argv`` and ``HydraConfig.run.dir`` for DDP ranks.
 
-    A no-op outside a Hydra app and in processes that Lightning itself launched.
+    Lightning's DDP launcher starts ranks 1..N-1 by re-running ``sys.argv`` (with
+    ``hydra.run.dir`` set from ``HydraConfig``), so while this is active ``HydraConfig.run.dir``
+    is ``run_dir`` resolved and, in a multirun, ``sys.argv`` is :func:`child_argv` (this job's
+    overrides instead of the sweep). Both are restored on exit, in ``finally``, also when ``fit``
+    raises. A no-op outside a Hydra app and in processes that Lightning itself launched.
     """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -64,11 +70,12 @@ def ddp_children_join_run_dir(run_dir: Path) -> Iterator[None]:
     hydra_cfg: Any = HydraConfig.get()
     old_dir = hydra_cfg.run.dir
     old_argv = list(sys.argv)
-    with read_write(hydra_cfg), open_dict(hydra_cfg):
-        hydra_cfg.run.dir = str(Path(run_dir).resolve())
-    if hydra_cfg.mode == RunMode.MULTIRUN:
-        sys.argv = child_argv(old_argv, list(hydra_cfg.overrides.task))
     try:
+        with read_write(hydra_cfg), open_dict(hydra_cfg):
+            hydra_cfg.run.dir = str(Path(run_dir).resolve())
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            # Lightning's launcher re-runs sys.argv: one job's command line, not the sweep
+            sys.argv = child_argv(old_argv, list(hydra_cfg.overrides.task))
         yield
     finally:
         sys.argv = old_argv

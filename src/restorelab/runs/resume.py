@@ -2,14 +2,18 @@
 
 A resumed run keeps everything that identifies it:
 
-- its run directory: before Hydra starts, :func:`resume_argv` rewrites the command line to
-  compose the run's saved config (``RUN/.hydra/config.yaml``) with ``hydra.run.dir=RUN``, so no
-  new timestamped directory appears; the resume's own config and overrides are recorded under
-  ``RUN/.hydra/resume-<time>/``;
-- its checkpoint: ``RUN/checkpoints/last.ckpt`` (weights, optimizers, schedulers, loop position,
-  random states);
-- its W&B run: the id stored in the checkpoint (or found under ``RUN/wandb/``) with
-  ``resume="allow"``.
+- its run directory: before Hydra starts, :func:`resume_argv` turns the command line into one
+  that composes the run's saved config (``RUN/.hydra/config.yaml``) with ``hydra.run.dir=RUN``,
+  so no new timestamped directory appears; the resume's own config and overrides are recorded
+  under ``RUN/.hydra/resume-<time>/``;
+- its checkpoint: ``ckpt_path=RUN/checkpoints/last.ckpt`` (weights, optimizers, schedulers, loop
+  position, random states);
+- its W&B run: ``logger.wandb.id`` (the id stored in the checkpoint, or found under
+  ``RUN/wandb/``) with ``logger.wandb.resume=allow``.
+
+All three are explicit overrides on that command line (:func:`resume_overrides`), so the config
+``restorelab-train resume=RUN --cfg job`` prints is the config that runs: nothing changes it
+after composition. :func:`prepare_resume` only checks it.
 
 Further overrides are accepted when they leave what the checkpoint depends on alone;
 :func:`check_compatible` refuses a checkpoint whose architecture, scale or degradation differs
@@ -20,12 +24,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+import yaml
+from omegaconf import DictConfig, OmegaConf
 
 from restorelab.errors import ConfigError
 
@@ -67,11 +71,52 @@ def resolve_run_dir(spec: str, root: Path | None = None) -> Path:
     return run.resolve()
 
 
-def resume_argv(argv: Sequence[str], now: dt.datetime | None = None) -> list[str]:
-    """Rewrite ``prog ... resume=RUN ...`` to compose RUN's saved config into RUN itself.
+def _override_key(arg: str) -> str:
+    """The config key a command-line override sets: ``++a.b=1`` -> ``a.b``, ``~a`` -> ``a``."""
+    return arg.split("=", 1)[0].lstrip("+~")
 
-    Returns ``argv`` unchanged when there is no ``resume=`` argument (a rewritten command line
-    carries ``++resume=``, so applying this twice, as DDP children do, changes nothing).
+
+def resume_overrides(run: Path, given: Sequence[str]) -> list[str]:
+    """The overrides that point ``run``'s saved config at its checkpoint and its W&B run.
+
+    ``ckpt_path=RUN/checkpoints/last.ckpt`` when the saved config has a ``ckpt_path`` key (every
+    ``restorelab-train`` config has); ``++logger.wandb.id=ID ++logger.wandb.resume=allow`` when
+    it has a W&B logger and the run's id is known (the saved ``logger.wandb.id``, else the one in
+    the checkpoint or under ``RUN/wandb/``). A key the user overrides in ``given`` is left to the
+    user (and ``prepare_resume`` refuses a ``ckpt_path`` from another run); so are the W&B keys
+    when ``given`` replaces or removes the logger.
+    """
+    try:
+        saved = yaml.safe_load((run / SAVED_CONFIG).read_text())
+    except (OSError, yaml.YAMLError):
+        return []  # Hydra reports a missing or broken config itself
+    if not isinstance(saved, Mapping):
+        return []
+    keys = {_override_key(a) for a in given}
+    out = []
+    if "ckpt_path" in saved and "ckpt_path" not in keys:
+        out.append(f"ckpt_path={run / LAST}")
+    wandb_cfg = _select(saved, "logger.wandb")
+    touched = keys & {"logger", "logger.wandb", "logger.wandb.id", "logger.wandb.resume"}
+    if isinstance(wandb_cfg, Mapping) and not touched:
+        run_id = wandb_cfg.get("id")
+        if not run_id:
+            from restorelab.weights import load_checkpoint
+
+            run_id = wandb_run_id(run, load_checkpoint(run / LAST))
+        if run_id:
+            out += [f"++logger.wandb.id={run_id}", "++logger.wandb.resume=allow"]
+    return out
+
+
+def resume_argv(argv: Sequence[str], now: dt.datetime | None = None) -> list[str]:
+    """The command line that continues ``prog ... resume=RUN ...`` in RUN itself.
+
+    Composes RUN's saved config with the other arguments, the :func:`resume_overrides`
+    (checkpoint, W&B run), ``++resume=RUN`` and RUN as Hydra's run directory. A pure function:
+    :func:`restorelab.commands.train.main` hands the result to Hydra. Returns ``argv`` unchanged
+    (as a new list) when there is no ``resume=`` argument; a rewritten command line carries
+    ``++resume=``, so applying this twice, as DDP children do, changes nothing.
     """
     args = list(argv[1:])
     specs = [a.split("=", 1)[1] for a in args if a.startswith("resume=")]
@@ -93,6 +138,7 @@ def resume_argv(argv: Sequence[str], now: dt.datetime | None = None) -> list[str
         "--config-name",
         "config",
         *rest,
+        *resume_overrides(run, rest),
         f"++resume={run}",
         f"hydra.run.dir={run}",
         f"hydra.output_subdir=.hydra/resume-{stamp}",
@@ -156,15 +202,17 @@ def check_compatible(cfg: DictConfig, checkpoint: Mapping[str, Any], source: str
 
 
 def prepare_resume(cfg: DictConfig, run_dir: Path) -> int:
-    """Point ``cfg`` at its run's checkpoint and W&B run, and check the checkpoint fits.
+    """Check that ``cfg`` can continue from its checkpoint; the step it continues from.
 
-    With ``resume`` set, ``ckpt_path`` becomes ``RUN/checkpoints/last.ckpt`` and the W&B
-    logger gets the run's id with ``resume="allow"``. Any ``ckpt_path`` is checked with
-    :func:`check_compatible`. Returns the step the checkpoint continues from (0 without one).
+    ``cfg`` is not changed: ``restorelab-train resume=RUN`` already put the checkpoint and the
+    W&B run on the command line (:func:`resume_overrides`). With ``resume`` set, the run
+    directory must be RUN and ``ckpt_path`` a checkpoint of RUN. Any ``ckpt_path`` is checked
+    with :func:`check_compatible`. Returns 0 without a ``ckpt_path``.
     """
     from restorelab.weights import load_checkpoint
 
     resume = cfg.get("resume")
+    ckpt_path = cfg.get("ckpt_path")
     if resume not in (None, ""):
         run = Path(str(resume))
         if run.resolve() != run_dir.resolve():
@@ -172,24 +220,19 @@ def prepare_resume(cfg: DictConfig, run_dir: Path) -> int:
                 f"resume={resume} must run in its own directory, but the run directory is "
                 f"{run_dir}: start it as `restorelab-train resume=RUN`"
             )
-        with open_dict(cfg):
-            if cfg.get("ckpt_path") in (None, ""):
-                cfg.ckpt_path = str(run / LAST)
-    ckpt_path = cfg.get("ckpt_path")
+        if ckpt_path in (None, ""):
+            raise ConfigError(
+                f"resume={resume} needs ckpt_path (its {run / LAST}): start it as "
+                "`restorelab-train resume=RUN`, which sets it on the command line"
+            )
+        if not Path(str(ckpt_path)).expanduser().resolve().is_relative_to(run.resolve()):
+            raise ConfigError(
+                f"ckpt_path={ckpt_path} and resume={resume} disagree: a resumed run continues "
+                f"from a checkpoint of its own ({run / LAST} by default); drop ckpt_path to "
+                "resume, or drop resume to start a new run from that checkpoint"
+            )
     if ckpt_path in (None, ""):
         return 0
     checkpoint = load_checkpoint(str(ckpt_path))
     check_compatible(cfg, checkpoint, str(ckpt_path))
-    wandb_cfg = (cfg.get("logger") or {}).get("wandb")
-    if resume not in (None, "") and wandb_cfg is not None:
-        run_id = wandb_cfg.get("id") or wandb_run_id(Path(str(resume)), checkpoint)
-        if run_id:
-            with open_dict(cfg):
-                cfg.logger.wandb.id = run_id
-                cfg.logger.wandb.resume = "allow"
     return int(checkpoint.get("global_step") or 0)
-
-
-def main_argv() -> None:
-    """Apply :func:`resume_argv` to ``sys.argv`` (what Hydra and DDP children read)."""
-    sys.argv = resume_argv(sys.argv)

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from restorelab.atomic import atomic_write_text
 from restorelab.config import register_resolvers
 from restorelab.data.sharding import per_device_batch_size
-from restorelab.runs.ddp import ddp_children_join_run_dir
+from restorelab.runs.ddp import ddp_children_argv_and_run_dir
 from restorelab.runs.info import is_global_zero, record_run_info
 from restorelab.runs.job import close_loggers
 from restorelab.runs.resume import prepare_resume
@@ -100,7 +100,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     run_dir = output_dir(cfg)
-    start_step = prepare_resume(cfg, run_dir)  # resume=RUN: its last.ckpt and W&B id
+    # checks only: resume=RUN's last.ckpt and W&B id are overrides on the command line
+    start_step = prepare_resume(cfg, run_dir)
     choice = choose_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator", "auto"))
     if is_global_zero():
         print(choice.line())
@@ -130,7 +131,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for logger in trainer.loggers:
         logger.log_hyperparams(container)  # type: ignore[arg-type]
     try:
-        with ddp_children_join_run_dir(run_dir):  # DDP ranks > 0 reuse this run dir
+        # DDP ranks > 0 reuse this run dir; in a sweep, sys.argv is the job's during fit
+        with ddp_children_argv_and_run_dir(run_dir):
             trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         if trainer.interrupted:
             raise KeyboardInterrupt
