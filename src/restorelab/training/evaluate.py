@@ -3,6 +3,8 @@
 Low-quality inputs are synthesized from the ground truth by the configured degradation
 (MATLAB-compatible bicubic at ``data.scale`` by default), outputs are scored with PSNR/SSIM on
 Y with ``scale`` border pixels cropped, and a JSON report lists the mean and every image.
+The Lightning Trainer is the config's ``trainer`` group (``conf/trainer/``), on one device,
+with ``trainer.precision`` resolved as in training (``auto``: see ``training/precision.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from restorelab.errors import ConfigError
 from restorelab.training.builder import check_scales
 from restorelab.training.fit import output_dir
 from restorelab.training.module import RestorationModule
+from restorelab.training.precision import choose_precision
 from restorelab.weights import generator_from_checkpoint
 
 
@@ -45,13 +48,19 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     module = RestorationModule(
         generator=generator, degradation=degradation, scale=int(cfg.data.scale)
     )
-    trainer = L.Trainer(
-        accelerator=str(cfg.get("device", "auto")),
+    # device= and precision= are eval.yaml's older spellings of the trainer's keys
+    accelerator = str(cfg.get("device") or cfg.trainer.get("accelerator", "auto"))
+    choice = choose_precision(cfg.get("precision") or cfg.trainer.get("precision"), accelerator)
+    if choice.requested == "auto":
+        print(choice.line())  # as training does; an explicit precision (the default) is quiet
+    trainer: L.Trainer = hydra.utils.instantiate(
+        cfg.trainer,
+        accelerator=accelerator,
         devices=1,
-        precision=cfg.get("precision", "32-true"),
+        num_nodes=1,
+        precision=choice.precision,
         logger=False,
         enable_checkpointing=False,
-        enable_model_summary=False,
         default_root_dir=str(output_dir(cfg)),
     )
     trainer.test(module, datamodule=datamodule, verbose=False)
