@@ -1,8 +1,14 @@
 """Write ``tests/data/legacy_run_v0_1/``: a tiny run trained by this version of restorelab.
 
+The committed ``legacy_run_v0_1`` was written by the code before the issue-12 restructuring
+(commit c255d57, entry point ``python -m restorelab.train`` with ``PYTHONPATH`` at that
+checkout's ``src``), so its saved config names the old ``_target_`` paths
+(``restorelab.callbacks.*``) that the thin re-exports keep working.
+
 The committed files (``checkpoints/last.ckpt`` and ``.hydra/config.yaml``, in a run
 directory's own layout) prove that later versions still load old runs: ``tests/test_weights.py``
-enhances with the checkpoint and uses it as ``generator.pretrained``. Rerun this script only
+enhances with the checkpoint and uses it as ``generator.pretrained``; ``tests/test_legacy_run.py``
+resumes it. Rerun this script only
 when a new fixture version is wanted (into a new folder), never to "fix" a failing test:
 
     python tests/data/make_legacy_run.py [DEST]

@@ -17,7 +17,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
-from restorelab import weights as pretrained
+from restorelab.weights import build_generator
 from restorelab.atomic import atomic_write_text
 from restorelab.errors import ConfigError
 from restorelab.training.builder import check_scales
@@ -33,7 +33,7 @@ def generator_to_score(cfg: DictConfig) -> tuple[Any, str]:
         generator, _ = generator_from_checkpoint(cfg.ckpt_path)
         return generator, str(cfg.ckpt_path)
     if cfg.get("generator"):
-        return pretrained.build_generator(cfg.generator), str(cfg.generator.get("_target_"))
+        return build_generator(cfg.generator), str(cfg.generator.get("_target_"))
     raise ConfigError("nothing to evaluate: set ckpt_path=CKPT or generator=bicubic")
 
 
