@@ -17,14 +17,13 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
-from restorelab.weights import build_generator
 from restorelab.atomic import atomic_write_text
 from restorelab.errors import ConfigError
 from restorelab.training.builder import check_scales
 from restorelab.training.fit import output_dir
 from restorelab.training.module import RestorationModule
 from restorelab.training.precision import choose_precision
-from restorelab.weights import generator_from_checkpoint
+from restorelab.weights import build_generator, generator_from_checkpoint
 
 
 def generator_to_score(cfg: DictConfig) -> tuple[Any, str]:
