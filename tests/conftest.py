@@ -37,6 +37,9 @@ def _offline_wandb(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("WANDB_SILENT", "true")
     for var in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
         monkeypatch.setenv(var, str(home / var.lower()))
+    # an in-process wandb.init of an earlier test leaves its service's address here; a training
+    # subprocess inheriting it would join that service, which still holds killed runs' ids
+    monkeypatch.delenv("WANDB_SERVICE", raising=False)
 
 
 @pytest.fixture
