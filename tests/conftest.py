@@ -13,21 +13,6 @@ from restorelab.config import config_dir, register_resolvers
 
 register_resolvers()
 
-# Overrides that make any training config run in seconds on a CPU.
-TINY = [
-    "generator.num_feat=8",
-    "generator.num_conv=2",
-    "data.batch_size=2",
-    "data.patch_size=32",
-    "data.val_names=[coffee]",
-    "trainer.max_steps=2",
-    "trainer.val_check_interval=2",
-    "trainer.precision=32-true",
-    "trainer.max_time=null",
-    "trainer.enable_model_summary=false",
-    "trainer.log_every_n_steps=1",
-]
-
 
 @pytest.fixture(autouse=True)
 def _offline_wandb(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+from tests.helpers import SRC
+
 PACKAGE = SRC / "restorelab"
 
 #: Folders that must not reach up into the training, run-bookkeeping or command layers.
@@ -183,3 +184,41 @@ def test_no_file_over_400_lines() -> None:
         and str(path.relative_to(PACKAGE)) not in LONG_NETWORK_FILES
     )
     assert long == []
+
+
+TESTS = SRC.parent / "tests"
+#: Test folders that mirror no package folder: committed inputs and the benchmark scripts.
+TEST_ONLY_FOLDERS = {"fixtures", "benchmarks"}
+
+
+def test_tests_mirror_the_package() -> None:
+    folders = {p.name for p in TESTS.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    folders -= {p for p in folders if p.startswith(".")}
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert folders - TEST_ONLY_FOLDERS <= packages, sorted(folders - TEST_ONLY_FOLDERS - packages)
+    # the package folders that hold tests; a test folder without __init__.py would clash on names
+    assert {"archs", "training", "runs", "commands", "inference"} <= folders
+    assert all((TESTS / f / "__init__.py").exists() for f in folders - {"fixtures"})
+
+
+def imports_of_file(path: Path) -> set[str]:
+    """Every absolute module name ``path`` imports."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_tests_share_code_only_through_helpers() -> None:
+    """A test file imports from ``tests.helpers`` only, never from another test file."""
+    offenders = {}
+    for path in TESTS.rglob("*.py"):
+        tests_imports = {
+            name for name in imports_of_file(path) if name.split(".")[0] == "tests"
+        } - {"tests.helpers", "tests"}
+        if tests_imports:
+            offenders[str(path.relative_to(TESTS))] = sorted(tests_imports)
+    assert offenders == {}

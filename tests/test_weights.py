@@ -23,9 +23,8 @@ from restorelab.weights import (
     load_checkpoint,
     metadata,
 )
+from tests.helpers import LEGACY_RUN
 
-#: A run trained by restorelab 0.1 (tests/data/make_legacy_run.py): compact, 4 features, x4.
-LEGACY_RUN = Path(__file__).resolve().parent / "data" / "legacy_run_v0_1"
 LEGACY_CKPT = LEGACY_RUN / "checkpoints" / "last.ckpt"
 LEGACY_TINY = ["generator=compact", "generator.num_feat=4", "generator.num_conv=1"]
 

@@ -128,7 +128,8 @@ class RestorationDataModule(L.LightningDataModule):
         trainer = self.trainer
         if trainer is None:
             return 0
-        # public loop attributes (Lightning 2.6.6); tests/test_compat.py runs this on a real fit
+        # public loop attributes (Lightning 2.6.6); tests/training/test_compat.py runs this
+        # on a real fit
         current = trainer.fit_loop.epoch_loop.batch_progress.current
         return int(getattr(current, "processed", current.completed))
 

@@ -36,7 +36,7 @@ def offline_run_file(run: object) -> Path | None:
 
     Public settings only (``mode``, ``sync_file``; wandb >= 0.17, checked against 0.31.0): the
     private ``settings._offline`` used before is not needed, and ``runs/`` may not import
-    ``training/compat.py``. ``tests/test_compat.py`` checks it against a real offline run.
+    ``training/compat.py``. ``tests/training/test_compat.py`` checks it against a real offline run.
     """
     settings = getattr(run, "settings", None)
     if getattr(settings, "mode", None) not in ("offline", "dryrun"):

@@ -3,7 +3,7 @@
 Each function names what it reaches into and falls back to a safe answer when a library
 upgrade removes it (or, where no answer is safe, raises a message that names the attribute),
 so an upgrade breaks (at most) one tested function here, never a training run somewhere else.
-``tests/test_compat.py`` exercises each one against the installed versions. Checked against
+``tests/training/test_compat.py`` exercises each one against the installed versions. Checked against
 torch 2.13.0, Lightning 2.6.6 and wandb 0.31.0.
 
 Nothing from restorelab is imported here, and Lightning and W&B only inside the functions that
