@@ -194,7 +194,7 @@ def test_realesrgan_trains_under_ddp_with_a_stream_per_rank(tmp_path: Path) -> N
         "trainer.enable_progress_bar=false",
         "logger=none",
         "callbacks=none",
-        "+callbacks.record._target_=tests.test_degradation_realesrgan.RecordLQ",
+        "+callbacks.record._target_=tests.degradations.test_degradation_realesrgan.RecordLQ",
         f"+callbacks.record.out_dir={tmp_path / 'lq'}",
     ]
     env = {**os.environ, "RESTORELAB_OUTPUTS": str(tmp_path / "out"), "PYTHONPATH": str(ROOT)}
