@@ -6,11 +6,16 @@ each other, so moving or deleting one test file never breaks another.
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +235,190 @@ def gradient_image(h: int, w: int, channels: int = 3, dtype: type = np.uint8) ->
     top = np.iinfo(dtype).max
     arr = np.rint(img * top).astype(dtype)
     return arr[:, :, 0] if channels == 1 else arr
+
+
+# ------------------------------------------------------------------------- odd input files
+#: Side of the odd-but-valid images: above the tiny runs' 32 px patch and x4 scoring minimum.
+ODD_SIDE = 48
+#: A decompression bomb's claimed size: 20000 x 20000 (400 MP) from a file of a few bytes.
+BOMB_SIDE = 20000
+#: The odd files of issue 13 that ``write_odd_input`` makes, each named for what it is.
+ODD_INPUTS = (
+    "empty",
+    "one_pixel",
+    "bomb",
+    "truncated_jpeg",
+    "cmyk_jpeg",
+    "palette_alpha",
+    "gray16_tiff",
+    "animated_gif",
+    "animated_webp",
+    "symlink_loop",
+    "dangling_link",
+    "unicode_name",
+    "undecodable_name",
+)
+#: The file name of each odd input (``undecodable_name`` holds a Latin-1 byte, not UTF-8).
+ODD_NAMES = {
+    "empty": "empty.png",
+    "one_pixel": "one_pixel.png",
+    "bomb": "bomb.png",
+    "truncated_jpeg": "truncated.jpg",
+    "cmyk_jpeg": "cmyk.jpg",
+    "palette_alpha": "palette_alpha.png",
+    "gray16_tiff": "gray16.tif",
+    "animated_gif": "animated.gif",
+    "animated_webp": "animated.webp",
+    "symlink_loop": "loop.png",
+    "dangling_link": "dangling.png",
+    "unicode_name": "café photo ✓.png",
+    "undecodable_name": os.fsdecode(b"caf\xe9 raw.png"),
+}
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC."""
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def bomb_png(side: int = BOMB_SIDE) -> bytes:
+    """A valid-looking 8-bit RGB PNG whose header claims ``side`` x ``side`` pixels."""
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * 1024)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", rows)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def write_odd_input(kind: str, folder: Path) -> Path:
+    """Write the odd input ``kind`` (one of ``ODD_INPUTS``) into ``folder``; return its path."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ODD_NAMES[kind]
+    rgb = gradient_image(ODD_SIDE, ODD_SIDE)
+    frames = [Image.fromarray(rgb // k) for k in (1, 2, 3)]
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "one_pixel":
+        Image.fromarray(rgb[:1, :1]).save(path)
+    elif kind == "bomb":
+        path.write_bytes(bomb_png())
+    elif kind == "truncated_jpeg":
+        buffer = io.BytesIO()
+        Image.fromarray(rgb).save(buffer, format="JPEG", quality=95)
+        path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    elif kind == "cmyk_jpeg":
+        Image.fromarray(rgb).convert("CMYK").save(path, quality=100)
+    elif kind == "palette_alpha":
+        palette = Image.fromarray(rgb).quantize(colors=16)
+        palette.save(path, transparency=0)  # palette entry 0 is fully transparent
+    elif kind == "gray16_tiff":
+        Image.fromarray(gradient_image(ODD_SIDE, ODD_SIDE, 1, np.uint16)).save(path)
+    elif kind in ("animated_gif", "animated_webp"):
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+    elif kind == "symlink_loop":
+        os.symlink(path.name, path)
+    elif kind == "dangling_link":
+        os.symlink("missing.png", path)
+    elif kind in ("unicode_name", "undecodable_name"):
+        Image.fromarray(rgb).save(path, format="PNG")
+    else:
+        raise KeyError(kind)
+    return path
+
+
+def is_root() -> bool:
+    """True when file permissions do not apply to this process (root reads and writes all)."""
+    return getattr(os, "geteuid", lambda: -1)() == 0
+
+
+def _refuse_paths(monkeypatch: Any, refused: Callable[[str, str], bool]) -> None:
+    """Make ``open``/``os.open``/``os.mkdir`` raise EACCES where ``refused(path, mode)`` says,
+    the way the kernel refuses a process without permission (for tests that run as root)."""
+    import builtins
+
+    real_open, real_os_open, real_mkdir = builtins.open, os.open, os.mkdir
+
+    def denied(file: Any) -> PermissionError:
+        return PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(file))
+
+    def guarded_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, str | bytes | os.PathLike) and refused(os.fsdecode(file), mode):
+            raise denied(file)
+        return real_open(file, mode, *args, **kwargs)
+
+    def guarded_os_open(file: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        writing = flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+        if refused(os.fsdecode(file), "w" if writing else "r"):
+            raise denied(file)
+        return real_os_open(file, flags, *args, **kwargs)
+
+    def guarded_mkdir(file: Any, *args: Any, **kwargs: Any) -> None:
+        if refused(os.fsdecode(file), "w"):
+            raise denied(file)
+        real_mkdir(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(io, "open", guarded_open)
+    monkeypatch.setattr(os, "open", guarded_os_open)
+    monkeypatch.setattr(os, "mkdir", guarded_mkdir)
+
+
+def make_unreadable(path: Path, monkeypatch: Any) -> None:
+    """Make the file ``path`` unreadable: ``chmod 0`` for a normal user; as root, where
+    permissions do not apply, ``open`` refuses it with EACCES as the kernel would."""
+    if not is_root():
+        path.chmod(0)
+        return
+    target = os.path.realpath(path)
+    _refuse_paths(monkeypatch, lambda p, mode: os.path.realpath(p) == target)
+
+
+def make_unwritable(folder: Path, monkeypatch: Any) -> None:
+    """Make ``folder`` read-only: ``chmod 0o555`` for a normal user; as root, creating or
+    writing anything inside it raises EACCES as the kernel would for a read-only folder."""
+    if not is_root():
+        folder.chmod(0o555)
+        return
+    root = os.path.realpath(folder)
+
+    def inside(p: str, mode: str) -> bool:
+        writing = any(c in mode for c in "wax+")
+        real = os.path.realpath(p)
+        return writing and (real == root or real.startswith(root + os.sep))
+
+    _refuse_paths(monkeypatch, inside)
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess[str], prog: str, code: int = 2) -> str:
+    """Exit ``code``, no traceback, exactly one ``prog: error: ...`` line, the last one."""
+    assert done.returncode == code, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    assert errors == [lines[-1]], done.stderr[-3000:]
+    assert lines[-1].startswith(f"{prog}: error: ")
+    return lines[-1]
+
+
+
+def seeded_perceptual_metric(crop: int = 64, seed: int = 0) -> L.Callback:
+    """``val/lpips`` with a random VGG16 drawn from ``seed``: the same network in every process.
+
+    Tests have no VGG weights file, and a random backbone drawn from each process's own RNG
+    state would differ between DDP ranks. The network is built here, under a fixed seed, with
+    torch's global RNG left as it was. Training subprocesses load it with
+    ``+callbacks.lpips._target_=tests.helpers.seeded_perceptual_metric``.
+    """
+    from restorelab.training.callbacks import PerceptualMetricLogger
+
+    metric = PerceptualMetricLogger(backbone_weights="random", crop=crop)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        metric.setup(None, None, "validate")  # type: ignore[arg-type]
+    return metric

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import stat
 import sys
 from collections.abc import Iterator
@@ -13,9 +15,17 @@ import pytest
 import torch
 
 from restorelab import atomic
-from restorelab.atomic import atomic_path, atomic_write, atomic_write_text, current_umask
+from restorelab.atomic import (
+    atomic_path,
+    atomic_write,
+    atomic_write_text,
+    check_writable,
+    current_umask,
+)
+from restorelab.errors import WriteError
 from restorelab.runs.info import write_run_info
 from restorelab.training.callbacks import AtomicCheckpointIO
+from tests.helpers import make_unwritable
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
 UMASKS = [(0o022, 0o644), (0o002, 0o664)]
@@ -124,7 +134,7 @@ def test_failing_rename_removes_temp(tmp_path: Path, monkeypatch: pytest.MonkeyP
         raise PermissionError("read-only")
 
     monkeypatch.setattr(os, "replace", no_replace)
-    with pytest.raises(PermissionError):
+    with pytest.raises(WriteError, match=rf"^cannot write {re.escape(str(path))}: read-only$"):
         atomic_write_text(path, "new")
     monkeypatch.undo()
     assert path.read_text() == "old"
@@ -135,3 +145,58 @@ def test_bytes_and_text_round_trip(tmp_path: Path) -> None:
     assert atomic.atomic_write_bytes(tmp_path / "b.bin", b"\x00\xff").read_bytes() == b"\x00\xff"
     text = "line\r\nünïcode\n"
     assert atomic_write_text(tmp_path / "t.txt", text).read_bytes() == text.encode()
+
+
+def test_disk_full_mid_write_names_the_destination(tmp_path: Path) -> None:
+    path = tmp_path / "last.ckpt"
+    atomic_write(path, b"old checkpoint")
+
+    def fills_the_disk(f: object) -> None:
+        f.write(b"the first megabyte")  # type: ignore[attr-defined]
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(WriteError) as err:
+        atomic_write(path, fills_the_disk)
+    assert str(err.value) == f"cannot write {path}: No space left on device"
+    assert isinstance(err.value, OSError) and err.value.errno == errno.ENOSPC
+    assert err.value.filename == str(path)  # the destination, not the temporary file
+    assert path.read_bytes() == b"old checkpoint"
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_unwritable_folder_is_a_write_error_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    make_unwritable(folder, monkeypatch)
+    with pytest.raises(WriteError, match=rf"^cannot write {re.escape(str(folder))}/m\.json: Perm"):
+        atomic_write_text(folder / "m.json", "{}")
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    with pytest.raises(WriteError, match=r"^cannot write .*file/sub/m\.json: Not a directory$"):
+        atomic_write_text(blocked / "sub" / "m.json", "{}")
+
+
+def test_check_writable_creates_the_folder_and_leaves_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "a" / "b"
+    check_writable(folder)
+    assert folder.is_dir() and list(folder.iterdir()) == []
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(NotADirectoryError, match="Not a directory"):
+        check_writable(tmp_path / "taken")
+    with pytest.raises(NotADirectoryError, match="Not a directory"):
+        check_writable(tmp_path / "taken" / "sub")
+
+
+def test_check_writable_refuses_a_read_only_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    make_unwritable(folder, monkeypatch)
+    with pytest.raises(PermissionError) as err:
+        check_writable(folder)
+    assert err.value.strerror == "Permission denied"
+    with pytest.raises(PermissionError):
+        check_writable(folder / "new")

@@ -12,18 +12,27 @@ without it every ``last.ckpt`` and ``run_info.json`` was private to its owner an
 a shared cluster could not read each other's runs. The final file gets ``0o666 & ~umask``,
 what ``open(path, "w")`` gives, so ``umask 002`` (group-writable project dirs) works as usual.
 
-Plumbing only: nothing from restorelab is imported here, so any package may use it.
+A write that fails with an ``OSError`` (a full disk, a read-only folder) raises
+:class:`~restorelab.errors.WriteError` naming the destination, so the commands print one line
+(``cannot write RUN/checkpoints/last.ckpt: No space left on device``) and exit with code 2.
+:func:`check_writable` lets a command refuse an unwritable output folder before any work.
+
+Plumbing only: nothing from restorelab but ``errors`` is imported here, so any package may use
+it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from restorelab.errors import WriteError
 
 #: The mode ``open()`` asks for when it creates a file (before the umask).
 CREATE_MODE = 0o666
@@ -72,11 +81,15 @@ def atomic_path(path: str | Path, suffix: str = ".tmp", fsync: bool = True) -> I
     The temporary file exists (empty) when the block starts. When the block ends normally the
     file is fsynced (``fsync=False`` when the caller already did), given :func:`file_mode` and
     renamed onto ``path``; when it raises, the temporary file is removed and ``path`` is left
-    as it was. Missing parent directories are created.
+    as it was (an ``OSError`` comes out as :class:`~restorelab.errors.WriteError` naming
+    ``path``). Missing parent directories are created.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as e:
+        raise _write_error(e, path) from e
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -85,10 +98,36 @@ def atomic_path(path: str | Path, suffix: str = ".tmp", fsync: bool = True) -> I
             _fsync_path(tmp)
         os.chmod(tmp, file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(e, OSError) and not isinstance(e, WriteError):
+            raise _write_error(e, path) from e
         raise
+
+
+def _write_error(error: OSError, path: Path) -> WriteError:
+    """``error`` as a :class:`WriteError` naming the destination (not the temporary file)."""
+    return WriteError(error.errno, error.strerror or str(error), str(path))
+
+
+def check_writable(folder: str | Path) -> None:
+    """Create ``folder`` (and its parents) if needed and check that a file can be made in it.
+
+    For commands that write many files: an unwritable output folder then fails once, at the
+    start, rather than once per file after the work. The probe file is removed again.
+
+    Raises:
+        OSError: ``folder`` is a file, or cannot be created, or refuses new files (read-only,
+            no permission, full); ``strerror`` says which.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".restorelab-write-check.", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
 
 
 def atomic_write(
@@ -106,7 +145,8 @@ def atomic_write(
         suffix: ending of the temporary file's name (it starts with ``.<name>.``).
 
     Raises:
-        Whatever ``content`` or the filesystem raises; the destination is then untouched.
+        WriteError: the write failed with an ``OSError`` (disk full, read-only folder ...);
+            anything else ``content`` raises passes through. The destination is untouched.
     """
     path = Path(path)
     with atomic_path(path, suffix=suffix, fsync=False) as tmp, open(tmp, "wb") as f:

@@ -20,6 +20,19 @@ class DataError(RestorelabError):
     """A data folder or image file that cannot be used: names the path."""
 
 
+class WriteError(RestorelabError, OSError):
+    """A file that could not be written (disk full, read-only folder, quota): names the file.
+
+    Raised by :mod:`restorelab.atomic` for every failed write, so a checkpoint that hits a
+    full disk ends the run with ``cannot write RUN/checkpoints/last.ckpt: No space left on
+    device`` instead of a traceback. Also an ``OSError`` (``errno``, ``strerror`` and
+    ``filename`` as usual), so code that handles ``OSError`` keeps working.
+    """
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
 class NonFiniteLossError(RestorelabError):
     """A NaN or Inf training loss: names the term and the step (no weight was updated)."""
 

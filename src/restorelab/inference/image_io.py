@@ -26,7 +26,7 @@ import png  # pypng: 16-bit colour PNG, which Pillow cannot decode without losin
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from restorelab.atomic import atomic_write
-from restorelab.errors import DataError
+from restorelab.errors import DataError, WriteError
 
 #: Pillow's format name for each output extension we write.
 FORMATS: dict[str, str] = {
@@ -376,6 +376,8 @@ def write_photo(
             suffix=".part",
         )
     except BaseException as e:
+        if isinstance(e, WriteError):  # already "cannot write PATH: reason"
+            raise DataError(str(e)) from e
         if isinstance(e, DataError):
             raise DataError(f"{path}: {e}") from None
         if isinstance(e, (OSError, ValueError)):
