@@ -37,6 +37,10 @@ from restorelab.errors import ConfigError
 #: (runs saved before it existed): what the weights were trained for.
 DEFAULT_MUST_MATCH = ("generator", "discriminator", "degradation", "data.scale")
 LAST = Path("checkpoints") / "last.ckpt"
+#: Lightning's CSV logger deletes the run's ``metrics.csv``; runs saved before restorelab had
+#: its own resume with this one instead (same arguments, the history kept).
+LIGHTNING_CSV = "lightning.pytorch.loggers.CSVLogger"
+RESTORELAB_CSV = "restorelab.training.csv_logger.CSVLogger"
 SAVED_CONFIG = Path(".hydra") / "config.yaml"
 _CONFIG_FLAGS = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn")
 
@@ -82,9 +86,11 @@ def resume_overrides(run: Path, given: Sequence[str]) -> list[str]:
     ``ckpt_path=RUN/checkpoints/last.ckpt`` when the saved config has a ``ckpt_path`` key (every
     ``restorelab-train`` config has); ``++logger.wandb.id=ID ++logger.wandb.resume=allow`` when
     it has a W&B logger and the run's id is known (the saved ``logger.wandb.id``, else the one in
-    the checkpoint or under ``RUN/wandb/``). A key the user overrides in ``given`` is left to the
-    user (and ``prepare_resume`` refuses a ``ckpt_path`` from another run); so are the W&B keys
-    when ``given`` replaces or removes the logger.
+    the checkpoint or under ``RUN/wandb/``); ``logger.<name>._target_=`` restorelab's CSV logger
+    for a logger saved as Lightning's (which would delete the run's ``metrics.csv``). A key the
+    user overrides in ``given`` is left to the user (and ``prepare_resume`` refuses a
+    ``ckpt_path`` from another run); so are the logger keys when ``given`` replaces or removes
+    the logger.
     """
     try:
         saved = yaml.safe_load((run / SAVED_CONFIG).read_text())
@@ -106,6 +112,13 @@ def resume_overrides(run: Path, given: Sequence[str]) -> list[str]:
             run_id = wandb_run_id(run, load_checkpoint(run / LAST))
         if run_id:
             out += [f"++logger.wandb.id={run_id}", "++logger.wandb.resume=allow"]
+    loggers = saved.get("logger")
+    for name, logger_cfg in loggers.items() if isinstance(loggers, Mapping) else []:
+        is_lightnings = (
+            isinstance(logger_cfg, Mapping) and logger_cfg.get("_target_") == LIGHTNING_CSV
+        )
+        if is_lightnings and not keys & {"logger", f"logger.{name}", f"logger.{name}._target_"}:
+            out.append(f"logger.{name}._target_={RESTORELAB_CSV}")
     return out
 
 

@@ -5,9 +5,12 @@ Lightning already stores the model, optimizers, schedulers, loop counters and (t
 states are the rest: torch's, numpy's and Python's global generators and the training stream of
 the degradation pipeline (``restorelab.degradations.Degradation`` owns its own generator).
 :class:`ResumeState` saves them in every checkpoint through ``state_dict`` (one entry per DDP
-rank) and puts them back when a run resumes. Validation is kept from moving the global
-generators at all, so a checkpoint written after a validation restores the state that the next
-training batch sees in an uninterrupted run.
+rank) and puts them back when a run resumes. It also flushes the CSV log at every checkpoint
+and records its row count, so a resumed run keeps the rows logged before its checkpoint and
+drops those a killed run wrote after it (``CSVLogger.continue_from`` in
+:mod:`restorelab.training.csv_logger`). Validation is kept from moving the global generators
+at all, so a checkpoint written after a validation restores the state that the next training
+batch sees in an uninterrupted run.
 
 :class:`PeriodicCheckpoint` writes ``last.ckpt`` every N training steps (atomically, through the
 trainer's checkpoint IO), so a killed run loses at most N steps.
@@ -27,6 +30,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.loggers import WandbLogger
+
+from restorelab.training.csv_logger import CSVLogger
 
 
 def capture_global_rng() -> dict[str, Any]:
@@ -97,6 +102,7 @@ class ResumeState(L.Callback):
         self._validation_rng: dict[str, Any] | None = None
         self._to_restore: dict[str, Any] | None = None
         self.loaded_wandb_id: str | None = None
+        self._csv_rows: list[int] | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._trainer, self._module = trainer, pl_module
@@ -106,17 +112,27 @@ class ResumeState(L.Callback):
         deg_state = degradation.rng_state() if degradation is not None else None
         return {"global": capture_global_rng(), "degradation": deg_state}
 
+    def _csv_loggers(self) -> list[CSVLogger]:
+        loggers = self._trainer.loggers if self._trainer is not None else []
+        return [logger for logger in loggers if isinstance(logger, CSVLogger)]
+
     def state_dict(self) -> dict[str, Any]:
         wandb_id = None
         if self._trainer is not None:
             for logger in self._trainer.loggers:
                 if isinstance(logger, WandbLogger) and logger.version:
                     wandb_id = str(logger.version)
-        return {"ranks": _gather(self._rank_state()), "wandb_id": wandb_id}
+        csv_rows = []
+        if self._trainer is not None and self._trainer.is_global_zero:
+            for csv_logger in self._csv_loggers():
+                csv_logger.save()  # every row logged before this checkpoint is on disk
+                csv_rows.append(csv_logger.rows_logged)
+        return {"ranks": _gather(self._rank_state()), "wandb_id": wandb_id, "csv_rows": csv_rows}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._to_restore = state_dict
         self.loaded_wandb_id = state_dict.get("wandb_id")
+        self._csv_rows = [int(n) for n in state_dict.get("csv_rows") or []]
 
     def _mine(self, trainer: L.Trainer) -> dict[str, Any] | None:
         if self._to_restore is None:
@@ -128,7 +144,13 @@ class ResumeState(L.Callback):
         return ranks[trainer.global_rank % len(ranks)]
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Continue the degradation stream (after the module's ``on_fit_start`` reseeded it)."""
+        """Continue the degradation stream (after the module's ``on_fit_start`` reseeded it)
+        and the CSV logs (at the restored ``global_step``: nothing is logged before)."""
+        if self._csv_rows is not None:
+            for i, csv_logger in enumerate(self._csv_loggers()):
+                rows = self._csv_rows[i] if i < len(self._csv_rows) else 0  # older checkpoints
+                csv_logger.continue_from(rows, trainer.global_step)
+            self._csv_rows = None
         mine = self._mine(trainer)
         degradation = getattr(pl_module, "degradation", None)
         if mine is not None and degradation is not None and mine["degradation"] is not None:
