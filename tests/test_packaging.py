@@ -33,6 +33,7 @@ def test_wheel_ships_the_configs_and_finds_them(tmp_path: Path) -> None:
         "restorelab/conf/eval.yaml",
         "restorelab/conf/experiment/sr_x4_default.yaml",
         "restorelab/commands/train.py",
+        "restorelab/data/registry.yaml",  # restorelab-data download's table of data sets
     ):
         assert required in names
     target = tmp_path / "site"

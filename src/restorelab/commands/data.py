@@ -1,4 +1,6 @@
-"""``restorelab-data``: look at the data a run will train on.
+"""``restorelab-data``: get, prepare, check and look at the data a run will train on.
+
+``download``, ``prepare`` and ``check`` are in :mod:`restorelab.commands.data_tools`.
 
 ``restorelab-data preview [overrides...] [-o OUT.png] [n=N] [image=NAME|PATH] [size=PX]`` composes
 the same Hydra config as ``restorelab-train`` (so ``degradation=realesrgan`` or
@@ -24,6 +26,7 @@ from omegaconf import DictConfig
 from PIL import Image, ImageDraw, ImageFont
 
 from restorelab.commands.common import report_errors
+from restorelab.commands.data_tools import RUNNERS, add_parsers
 from restorelab.config import config_dir, register_resolvers
 from restorelab.data.io import read_image
 from restorelab.data.sources import EMBEDDED_PHOTOS, EmbeddedSource
@@ -158,7 +161,9 @@ def preview(output: str, args: Sequence[str]) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Prepare, check and preview data.")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Download, prepare, check and preview data."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser(
         "preview",
@@ -172,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", default="preview.png", help="PNG to write")
     p.add_argument("args", nargs="*", metavar="OVERRIDE", help="key=value options and overrides")
+    add_parsers(commands)
     return parser
 
 
@@ -180,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     if args.command == "preview":
         report_errors(PROG, preview, args.output, args.args)
+    else:
+        raise SystemExit(report_errors(PROG, RUNNERS[args.command], args))
 
 
 if __name__ == "__main__":
