@@ -18,7 +18,7 @@ from restorelab.errors import ConfigError, DataError, RestorelabError, root_caus
 from restorelab.training.evaluate import evaluate
 from restorelab.training.fit import train
 from restorelab.weights import generator_from_checkpoint, load_checkpoint
-from tests.helpers import REFERENCE
+from tests.helpers import REFERENCE, assert_one_line_error
 
 FAST = ["debug=fast", "data.batch_size=2", "data.patch_size=32", "data.val_names=[coffee]"]
 
@@ -34,17 +34,6 @@ def run_cli(name: str, *overrides: str, cwd: Path) -> subprocess.CompletedProces
         text=True,
         timeout=300,
     )
-
-
-def one_line_error(done: subprocess.CompletedProcess[str], prog: str) -> str:
-    """Exit code 2, no traceback, and exactly one ``prog: error: ...`` line, the last one."""
-    assert done.returncode == 2, done.stderr[-3000:]
-    assert "Traceback" not in done.stderr, done.stderr[-3000:]
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if "error" in line.lower()]
-    assert errors == [lines[-1]], done.stderr[-3000:]
-    assert lines[-1].startswith(f"{prog}: error: ")
-    return lines[-1]
 
 
 @contextmanager
@@ -67,13 +56,13 @@ def test_cli_missing_folders(tmp_path: Path) -> None:
         "data.val_dir=/nonexistent",
         cwd=tmp_path,
     )
-    line = one_line_error(done, "restorelab-train")
+    line = assert_one_line_error(done, "restorelab-train")
     assert "data.train_dir" in line and "/nonexistent" in line and "does not exist" in line
 
 
 def test_cli_patch_size_not_divisible_by_scale(tmp_path: Path) -> None:
     done = run_cli("restorelab-train", "data.patch_size=90", "debug=fast", cwd=tmp_path)
-    line = one_line_error(done, "restorelab-train")
+    line = assert_one_line_error(done, "restorelab-train")
     assert "data.patch_size=90" in line and "data.scale=4" in line
 
 

@@ -27,6 +27,7 @@ from restorelab.data import (
     read_image,
 )
 from restorelab.errors import ConfigError, DataError
+from tests.helpers import png_chunk
 
 SCALE = 4
 
@@ -398,10 +399,20 @@ def test_datamodule_patch_size_must_be_divisible_by_scale() -> None:
     RestorationDataModule(train=None, val=source, scale=5, patch_size=96)
 
 
+def _png_with_bad_pixel_data(good: bytes) -> bytes:
+    """``good`` with its compressed pixel data altered and the CRC fixed: every chunk checks,
+    only decoding the pixels finds the damage (what the start-up scan cannot see)."""
+    start = good.index(b"IDAT") - 4
+    (length,) = struct.unpack(">I", good[start : start + 4])
+    data = bytearray(good[start + 8 : start + 8 + length])
+    data[2:] = bytes(len(data) - 2)  # zlib header kept, deflate stream zeroed: invalid
+    end = start + 12 + length
+    return good[:start] + png_chunk(b"IDAT", bytes(data)) + good[end:]
+
+
 def test_datamodule_decodes_cached_test_images_up_front(tmp_path: Path) -> None:
     _save(tmp_path / "a.png", (16, 16, 3))
-    data = (tmp_path / "a.png").read_bytes()
-    (tmp_path / "b.png").write_bytes(data[: len(data) - 30])  # truncated: header still reads
+    (tmp_path / "b.png").write_bytes(_png_with_bad_pixel_data((tmp_path / "a.png").read_bytes()))
     module = RestorationDataModule(
         train=None, val=FolderSource(tmp_path, "data.test_dir", cache=True)
     )

@@ -98,17 +98,18 @@ def expand_inputs(items: Sequence[str]) -> tuple[list[Path], list[str]]:
     for item in items:
         path = Path(item).expanduser()
         if path.is_dir():
+            # not is_file(): a link loop or broken link is kept, and the reader names it
             found = sorted(
-                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in INPUT_EXTENSIONS
+                p for p in path.iterdir() if p.suffix.lower() in INPUT_EXTENSIONS and not p.is_dir()
             )
             if not found:
                 errors.append(f"no image files in folder {path}")
             files.extend(found)
-        elif path.exists():
+        elif path.exists() or path.is_symlink():  # a loop or broken link: the reader names it
             files.append(path)
         elif _GLOB_CHARS & set(item):
             found = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
-            found = [p for p in found if p.is_file()]
+            found = [p for p in found if not p.is_dir()]
             if not found:
                 errors.append(f"no files match {item}")
             files.extend(found)
@@ -116,8 +117,16 @@ def expand_inputs(items: Sequence[str]) -> tuple[list[Path], list[str]]:
             errors.append(f"image file not found: {path}")
     unique: dict[Path, Path] = {}
     for f in files:
-        unique.setdefault(f.resolve(), f)
+        unique.setdefault(_resolved(f), f)
     return list(unique.values()), errors
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` resolved; a symbolic link loop (which cannot be) stays as it is, absolute."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return path.absolute()
 
 
 def output_path(src: Path, out_dir: Path, suffix: str, ext: str, step: int | None = None) -> Path:
@@ -164,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from restorelab.atomic import check_writable
     from restorelab.inference.enhancer import Enhancer, EnhanceSettings
     from restorelab.inference.image_io import read_photo, write_photo
 
@@ -182,10 +192,14 @@ def run(args: argparse.Namespace) -> int:
             f"--save-steps: the generator in {source} has no intermediate steps (not a "
             "multi-stage generator with a stages() method)"
         )
+    try:  # once, before any image, rather than once per image after enhancing it
+        check_writable(args.output)
+    except OSError as e:
+        raise ConfigError(f"-o {args.output}: cannot write there: {e.strerror or e}") from e
     files, failures = expand_inputs(args.inputs)
     for message in failures:
         print(f"{PROG}: error: {message}", file=sys.stderr)
-    inputs = {f.resolve() for f in files}
+    inputs = {_resolved(f) for f in files}
     written: dict[Path, Path] = {}
     done = 0
     with Progress(

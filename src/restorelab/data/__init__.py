@@ -7,7 +7,8 @@ from restorelab.data.datamodule import (
     paired_datamodule,
 )
 from restorelab.data.datasets import ImageDataset, PatchDataset, image_seed
-from restorelab.data.io import list_images, read_image
+from restorelab.data.io import read_image
+from restorelab.data.scan import list_images, scan_folder
 from restorelab.data.sources import EmbeddedSource, FolderSource, PairedSource, Sample, Source
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "list_images",
     "paired_datamodule",
     "read_image",
+    "scan_folder",
 ]

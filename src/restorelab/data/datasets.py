@@ -7,6 +7,7 @@ on the device and synthesizes ``lq`` there when the source has none.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -28,7 +29,38 @@ SSIM_WINDOW = 11
 
 def image_seed(name: str) -> int:
     """A stable per-image seed, so validation inputs are degraded identically in every run."""
-    return zlib.crc32(name.encode("utf-8")) & 0x7FFFFFFF
+    # surrogateescape: a file name that is not UTF-8 (its undecodable bytes arrive as lone
+    # surrogates) hashes its bytes on disk; a UTF-8 name hashes exactly as before
+    return zlib.crc32(name.encode("utf-8", "surrogateescape")) & 0x7FFFFFFF
+
+
+def _refuse_small(source: Source, problem: Callable[[int, int], str | None]) -> None:
+    """Raise for the first image whose known size ``problem`` objects to, counting the rest.
+
+    Runs when a dataset is built (before the first step), from the sizes the start-up scan
+    read, so a too-small file does not fail mid-epoch inside a DataLoader worker.
+    """
+    found = [
+        f"image {source.label(i)} is {message}"
+        for i, (w, h) in enumerate(source.sizes or ())
+        if (message := problem(w, h)) is not None
+    ]
+    if found:
+        more = f" (and {len(found) - 1} more such images)" if len(found) > 1 else ""
+        raise DataError(found[0] + more)
+
+
+def _too_small_to_score(w: int, h: int, scale: int) -> str | None:
+    """Why a w x h ground truth cannot be scored at ``scale`` (None: it can)."""
+    w, h = w - w % scale, h - h % scale
+    min_side = 2 * scale + SSIM_WINDOW
+    if min(w, h) >= min_side:
+        return None
+    return (
+        f"{w}x{h} after cropping to a multiple of scale {scale}: too small to score, it needs "
+        f"at least {min_side}x{min_side} ({scale} px border crop, {SSIM_WINDOW}x{SSIM_WINDOW} "
+        "SSIM window)"
+    )
 
 
 class PatchDataset(Dataset[dict[str, torch.Tensor]]):
@@ -66,6 +98,14 @@ class PatchDataset(Dataset[dict[str, torch.Tensor]]):
         self.rot90 = rot90
         self._rng: np.random.Generator | None = None
         self._rng_seed: int | None = None
+        _refuse_small(
+            source,
+            lambda w, h: (
+                f"{w}x{h}, smaller than data.patch_size={patch_size}"
+                if min(w, h) < patch_size
+                else None
+            ),
+        )
 
     def __len__(self) -> int:
         return len(self.source) * self.repeat
@@ -116,6 +156,7 @@ class ImageDataset(Dataset[dict[str, object]]):
     def __init__(self, source: Source, scale: int) -> None:
         self.source = source
         self.scale = scale
+        _refuse_small(source, lambda w, h: _too_small_to_score(w, h, scale))
 
     def __len__(self) -> int:
         return len(self.source)
@@ -126,14 +167,9 @@ class ImageDataset(Dataset[dict[str, object]]):
             gt, lq = mod_crop(sample.gt, self.scale), None
         else:
             gt, lq = align_pair(sample.gt, sample.lq, self.scale, sample.name)
-        min_side = 2 * self.scale + SSIM_WINDOW
-        if min(gt.shape[:2]) < min_side:
-            raise DataError(
-                f"image {sample.name} is {gt.shape[1]}x{gt.shape[0]} after cropping to a "
-                f"multiple of scale {self.scale}: too small to score, it needs at least "
-                f"{min_side}x{min_side} ({self.scale} px border crop, {SSIM_WINDOW}x"
-                f"{SSIM_WINDOW} SSIM window)"
-            )
+        problem = _too_small_to_score(gt.shape[1], gt.shape[0], self.scale)
+        if problem is not None:  # a source without sizes, or a paired lq that crops smaller
+            raise DataError(f"image {sample.name} is {problem}")
         item: dict[str, object] = {
             "gt": _chw(to_rgb(gt)),
             "name": sample.name,

@@ -10,6 +10,11 @@ decoding (Pillow 13 has no 16-bit RGB mode): it keeps the high byte, ``v >> 8``,
 with ``round(v / 257)`` on 0, 65535 and every ``257 * k``, and is at most one level lower or
 higher elsewhere (e.g. 255 -> 0, 65280 -> 255). Pillow also opens a 16-bit gray+alpha PNG as
 RGBA; :func:`read_image` gives it back as the single-channel image it is.
+
+Refused by name (:mod:`restorelab.image_files`): empty files, link loops and broken links,
+unreadable files, animations (GIF, WebP, PNG), decompression bombs (Pillow's limit,
+``PIL.Image.MAX_IMAGE_PIXELS``, refused above twice it) and truncated or corrupt files.
+Folders are scanned by :mod:`restorelab.data.scan`.
 """
 
 from __future__ import annotations
@@ -17,21 +22,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from restorelab.errors import DataError
-
-IMAGE_EXTENSIONS: tuple[str, ...] = (
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".bmp",
-    ".tif",
-    ".tiff",
-    ".webp",
-    ".ppm",
-    ".pgm",
-)
+# the folder scan's names, re-exported for the modules that import them from here
+from restorelab.data.scan import IMAGE_EXTENSIONS, list_images  # noqa: F401
+from restorelab.image_files import check_file, decoding, refuse_animated
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -79,62 +74,16 @@ def read_image(path: str | Path) -> np.ndarray:
     """Decode an image file into a uint8 array, (H, W) grayscale or (H, W, 3) RGB.
 
     Raises:
-        DataError: naming the file when it is missing, not an image, truncated or corrupt.
+        DataError: naming the file when it is missing, empty, a broken link or link loop,
+            unreadable, not an image, animated, too large, truncated or corrupt.
     """
     path = Path(path)
-    try:
-        with Image.open(path) as img:
-            gray_with_alpha = _is_gray_png_with_alpha(img)
-            img.load()
-            arr = pil_to_array(img)
-    except FileNotFoundError as e:
-        raise DataError(f"image file not found: {path}") from e
-    except Image.DecompressionBombError as e:
-        raise DataError(f"image {path} is too large to decode safely: {e}") from e
-    except UnidentifiedImageError as e:
-        raise DataError(f"not a readable image: {path}") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise DataError(f"corrupt or truncated image {path}: {e}") from e
+    check_file(path)
+    with decoding(path), Image.open(path) as img:
+        refuse_animated(img, path)
+        gray_with_alpha = _is_gray_png_with_alpha(img)
+        img.load()
+        arr = pil_to_array(img)
     if arr.ndim == 3 and (arr.shape[2] == 1 or gray_with_alpha):
         arr = arr[:, :, 0]
     return np.ascontiguousarray(arr)
-
-
-def list_images(folder: str | Path, key: str) -> list[Path]:
-    """List the image files directly inside ``folder``, sorted by name.
-
-    Every file's header is opened (cheap: no pixel decoding) so a folder of non-images fails
-    here, before training starts, rather than mid-epoch.
-
-    Args:
-        folder: the directory to scan.
-        key: the config key that named it, quoted in errors (e.g. ``data.train_dir``).
-
-    Raises:
-        DataError: the folder is missing, is not a directory, holds no image files, or holds
-            a file with an image extension that is not a readable image.
-    """
-    root = Path(folder).expanduser()
-    if not root.exists():
-        raise DataError(f"{key}: folder does not exist: {root}")
-    if not root.is_dir():
-        raise DataError(f"{key}: not a folder: {root}")
-    files = sorted(
-        p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
-    if not files:
-        exts = ", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)
-        raise DataError(f"{key}: no image files ({exts}) in folder {root}")
-    for p in files:
-        try:
-            with Image.open(p) as img:
-                img.size  # noqa: B018 - touching the header is the check
-        except (
-            UnidentifiedImageError,
-            Image.DecompressionBombError,
-            OSError,
-            SyntaxError,
-            ValueError,
-        ) as e:
-            raise DataError(f"{key}: not a readable image: {p} ({e})") from e
-    return files

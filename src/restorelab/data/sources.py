@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from restorelab.data.io import list_images, read_image
+from restorelab.data.io import read_image
+from restorelab.data.scan import scan_folder
 from restorelab.errors import DataError
 
 EMBEDDED_PHOTOS: tuple[str, ...] = (
@@ -39,12 +40,22 @@ class Sample:
 
 
 class Source:
-    """Base class: ``len(source)`` samples, ``source[i]`` loads one."""
+    """Base class: ``len(source)`` samples, ``source[i]`` loads one.
+
+    ``sizes`` holds each ground truth's (width, height) when the source knows it without
+    decoding (from the start-up scan), so the datasets can refuse an image that is too small
+    before training starts; None when unknown.
+    """
 
     names: list[str]
+    sizes: list[tuple[int, int]] | None = None
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def label(self, index: int) -> str:
+        """How errors name sample ``index``: its file where it has one, else its name."""
+        return self.names[index]
 
     def __getitem__(self, index: int) -> Sample:
         raise NotImplementedError
@@ -85,6 +96,7 @@ class EmbeddedSource(Source):
             raise DataError("embedded data: the list of image names is empty")
         self.names = list(names)
         self._images = {n: _load_embedded(n) for n in self.names}
+        self.sizes = [(img.shape[1], img.shape[0]) for img in self._images.values()]
 
     def __getitem__(self, index: int) -> Sample:
         name = self.names[index]
@@ -101,10 +113,15 @@ class FolderSource(Source):
     """
 
     def __init__(self, root: str | Path, key: str = "data folder", cache: bool = False) -> None:
-        self.files = list_images(root, key)
+        scanned = scan_folder(root, key)
+        self.files = [f.path for f in scanned]
+        self.sizes = [f.size for f in scanned]
         self.names = [p.stem for p in self.files]
         self.cache = cache
         self._cache: dict[int, np.ndarray] = {}
+
+    def label(self, index: int) -> str:
+        return str(self.files[index])
 
     def __getitem__(self, index: int) -> Sample:
         if index in self._cache:
@@ -132,8 +149,9 @@ class PairedSource(Source):
     """
 
     def __init__(self, lq_root: str | Path, gt_root: str | Path, key: str = "data.train") -> None:
-        gt_files = list_images(gt_root, f"{key}_gt_dir")
-        lq_files = list_images(lq_root, f"{key}_lq_dir")
+        gt_scan = scan_folder(gt_root, f"{key}_gt_dir")
+        gt_files = [f.path for f in gt_scan]
+        lq_files = [f.path for f in scan_folder(lq_root, f"{key}_lq_dir")]
         for files, folder_key in ((gt_files, f"{key}_gt_dir"), (lq_files, f"{key}_lq_dir")):
             stems = [p.stem for p in files]
             dupes = sorted({s for s in stems if stems.count(s) > 1})
@@ -153,6 +171,10 @@ class PairedSource(Source):
         self.gt_files = gt_files
         self.lq_files = [lq_by_stem[p.stem] for p in gt_files]
         self.names = [p.stem for p in gt_files]
+        self.sizes = [f.size for f in gt_scan]
+
+    def label(self, index: int) -> str:
+        return str(self.gt_files[index])
 
     def __getitem__(self, index: int) -> Sample:
         return Sample(

@@ -27,6 +27,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from restorelab.atomic import atomic_write
 from restorelab.errors import DataError, WriteError
+from restorelab.image_files import check_file, decoding, refuse_animated
 
 #: Pillow's format name for each output extension we write.
 FORMATS: dict[str, str] = {
@@ -191,31 +192,40 @@ def _read_tiff16(path: Path, max_pixels: int) -> Photo:
     return Photo(np.ascontiguousarray(data[:, :, :3]), alpha, icc, None, "TIFF")
 
 
-def read_photo(path: str | Path, max_pixels: int = 0) -> Photo:
+def read_photo(path: str | Path, max_pixels: int | None = None) -> Photo:
     """Read an image file for enhancement.
 
     Args:
         path: the image file (PNG, JPEG, WebP, TIFF, BMP, PPM/PGM).
-        max_pixels: refuse images with more pixels than this (0: no limit); checked from the
-            header, before any pixel is decoded.
+        max_pixels: refuse images with more pixels than this, checked from the header before
+            any pixel is decoded; 0: no limit; None: Pillow's decompression-bomb limit
+            (``PIL.Image.MAX_IMAGE_PIXELS``), so a plain call is guarded too.
 
     Raises:
-        DataError: naming the file: missing, not an image, truncated, or above ``max_pixels``.
+        DataError: naming the file: missing, empty, a link loop or broken link, unreadable,
+            not an image, animated, truncated or corrupt, or above ``max_pixels``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"image file not found: {path}")
-    header = _png_header(path)
-    if header is not None and header[2] == 16:
-        _check_pixels(path, header[0], header[1], max_pixels)
-        return _read_png16(path)
-    if _is_16bit_colour_tiff(path):
-        return _read_tiff16(path, max_pixels)
+    check_file(path)
+    limit = int(Image.MAX_IMAGE_PIXELS or 0) if max_pixels is None else max_pixels
+    with decoding(path):
+        header = _png_header(path)
+        if header is not None and header[2] == 16:
+            _check_pixels(path, header[0], header[1], limit)
+            return _read_png16(path)
+        if _is_16bit_colour_tiff(path):
+            return _read_tiff16(path, limit)
+        return _read_pillow(path, limit)
+
+
+def _read_pillow(path: Path, max_pixels: int) -> Photo:
+    """Decode with Pillow: 8-bit files, 16-bit gray, palettes, CMYK; EXIF orientation applied."""
     saved_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # our own guard below names the file and the flag
     try:
         with Image.open(path) as img:
             _check_pixels(path, img.width, img.height, max_pixels)
+            refuse_animated(img, path)
             fmt = img.format
             img.load()
             icc = img.info.get("icc_profile")
@@ -224,10 +234,6 @@ def read_photo(path: str | Path, max_pixels: int = 0) -> Photo:
             if exif is None and len(oriented.getexif()):
                 exif = oriented.getexif().tobytes()
             pixels, alpha, keep_icc = _split_pil(oriented)
-    except UnidentifiedImageError as e:
-        raise DataError(f"not a readable image: {path}") from e
-    except (OSError, SyntaxError, ValueError, struct.error, zlib.error) as e:
-        raise DataError(f"corrupt or truncated image {path}: {e}") from e
     finally:
         Image.MAX_IMAGE_PIXELS = saved_limit
     return Photo(

@@ -17,7 +17,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
-from restorelab.atomic import atomic_write_text
+from restorelab.atomic import atomic_write_text, check_writable
 from restorelab.errors import ConfigError
 from restorelab.training.builder import check_scales
 from restorelab.training.fit import output_dir
@@ -37,7 +37,16 @@ def generator_to_score(cfg: DictConfig) -> tuple[Any, str]:
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Run the test loop over ``data.test_dir`` and write the report; returns it."""
+    """Run the test loop over ``data.test_dir`` and write the report; returns it.
+
+    The report's folder is checked first, so an unwritable ``report=`` fails before any
+    image is scored rather than after all of them.
+    """
+    path = Path(cfg.report) if cfg.get("report") else output_dir(cfg) / "report.json"
+    try:
+        check_writable(path.parent)
+    except OSError as e:
+        raise ConfigError(f"report={path}: cannot write there: {e.strerror or e}") from e
     generator, label = generator_to_score(cfg)
     degradation = hydra.utils.instantiate(cfg.degradation) if cfg.get("degradation") else None
     check_scales(cfg, generator, degradation, label, training=False)
@@ -72,7 +81,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "test_dir": str(cfg.data.get("test_dir")),
         "images": images,
     }
-    path = Path(cfg.report) if cfg.get("report") else output_dir(cfg) / "report.json"
     atomic_write_text(path, json.dumps(report, indent=2) + "\n")
     print(
         f"{len(images)} images, x{report['scale']}: PSNR-Y {report['psnr_y']:.2f} dB, "
