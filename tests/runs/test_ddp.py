@@ -19,7 +19,7 @@ import torch
 
 from restorelab.data.datamodule import RestorationDataModule
 from restorelab.data.sampling import EpochSampler
-from restorelab.data.sharding import per_device_batch_size
+from restorelab.data.sharding import EvalShardSampler, per_device_batch_size
 from restorelab.data.sources import Sample, Source
 from restorelab.errors import ConfigError
 from restorelab.runs.ddp import child_argv
@@ -112,6 +112,29 @@ def test_two_ranks_draw_exactly_the_global_batches_of_one_process() -> None:
     for step in range(7):
         assert sorted(single[step]) == sorted(r0[step] + r1[step])
         assert all(epoch == 1 for epoch, _ in single[step])
+
+
+def test_evaluation_shards_count_every_image_once_with_equal_lengths() -> None:
+    def shards(n: int, world: int) -> list[list[tuple[int, bool]]]:
+        dataset = ListSource(n)
+        return [list(EvalShardSampler(dataset, world, rank)) for rank in range(world)]  # type: ignore[arg-type]
+
+    assert shards(3, 1) == [[(0, True), (1, True), (2, True)]]
+    # contiguous shares, rank 0 first; the padding repeats are marked
+    assert shards(3, 2) == [[(0, True), (1, True)], [(2, True), (0, False)]]
+    assert shards(1, 3) == [[(0, True)], [(0, False)], [(0, False)]]
+    for n, world in [(5, 4), (7, 3), (8, 4), (2, 5)]:
+        parts = shards(n, world)
+        assert len({len(p) for p in parts}) == 1  # every rank runs as many batches
+        counted = sorted(i for p in parts for i, c in p if c)
+        assert counted == list(range(n))
+
+
+def test_evaluation_batches_say_which_images_count() -> None:
+    module = RestorationDataModule(train=None, val=ListSource(2), scale=4)
+    batches = list(module.val_dataloader())
+    assert [b["name"] for b in batches] == [["i0"], ["i1"]]
+    assert [b["counted"].tolist() for b in batches] == [[True], [True]]
 
 
 def test_patches_are_a_function_of_seed_epoch_and_index() -> None:
@@ -234,3 +257,51 @@ def test_ddp_job_of_a_sweep_stays_in_its_job_dir(tmp_path: Path) -> None:
     assert sorted(p.name for p in sweep.iterdir()) == ["0", "multirun.yaml"]
     assert len(list((sweep / "0" / "wandb").glob("offline-run-*"))) == 1
     assert json.loads((sweep / "0" / "metrics.json").read_text())["step"] == 2
+
+
+# ------------------------------------------------------- validation: every image counts once
+# 3 validation images on 2 processes: a padding DistributedSampler would score one of them twice.
+# The learning rate is 0, so both runs validate the very same weights: any difference in the
+# metric is how the images are counted, not the order gradients were summed in.
+THREE_VAL = [
+    *COMMON,
+    "data.train_names=[astronaut,chelsea,motorcycle_left,motorcycle_right,hubble_deep_field,retina]",
+    "data.val_names=[coffee,immunohistochemistry,rocket]",
+    "optimizer.generator.lr=0",
+    "scheduler=constant",
+    "trainer.max_steps=1",
+    "trainer.val_check_interval=1",
+]
+
+
+#: val/lpips with a random VGG, the same on every rank: cheap, and reduced like the real one
+LPIPS_RANDOM = ["+callbacks.lpips._target_=tests.helpers.seeded_perceptual_metric"]
+
+
+@pytest.mark.slow
+def test_ddp_validation_counts_each_image_once(tmp_path: Path) -> None:
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    # one thread in every process: Lightning gives each DDP rank cores / ranks threads, and
+    # convolutions summed in another order flip a few 8-bit pixels (~1e-6 dB)
+    threads = {"OMP_NUM_THREADS": "1"}
+    callbacks = [a for a in THREE_VAL if a not in ("~callbacks.val_table", "~callbacks.image_grid")]
+    grid = [*callbacks, "callbacks.image_grid.num_images=2", "callbacks.image_grid.crop=64"]
+    grid += LPIPS_RANDOM
+    ok(train_cli([*grid, "logger=csv", f"hydra.run.dir={single}"], tmp_path, threads))
+    args = [*grid, "trainer=ddp_sim", "logger=default", f"hydra.run.dir={ddp}"]
+    ok(train_cli(args, tmp_path, threads))
+    one = json.loads((single / "metrics.json").read_text())
+    two = json.loads((ddp / "metrics.json").read_text())
+    for key in ("val/psnr_y", "val/psnr_y_bicubic"):
+        assert two[key] == pytest.approx(one[key], abs=1e-6), key
+    for key in ("val/ssim_y", "val/ssim_y_bicubic", "val/lpips"):
+        assert two[key] == pytest.approx(one[key], abs=1e-8), key
+    # the per-image table and the logged mean agree: three rows, their mean is val/psnr_y
+    (wandb_file,) = {p.resolve() for p in find_run_files(ddp)}
+    (table,) = read_tables(wait_until_complete(wandb_file), "val/images")
+    assert [r["name"] for r in table["rows"]] == ["coffee", "immunohistochemistry", "rocket"]
+    mean = sum(r["psnr_y"] for r in table["rows"]) / 3
+    assert mean == pytest.approx(two["val/psnr_y"], abs=1e-6)
+    # rank 0 holds the first images, so its grid shows the same two images as one process
+    png = "images/val_step0000001.png"
+    assert (ddp / png).read_bytes() == (single / png).read_bytes()

@@ -11,7 +11,12 @@ from torch.utils.data import DataLoader
 
 from restorelab.data.datasets import ImageDataset, PatchDataset
 from restorelab.data.sampling import EpochSampler, ResumableDataLoader
-from restorelab.data.sharding import data_seed, per_device_batch_size
+from restorelab.data.sharding import (
+    CountedDataset,
+    EvalShardSampler,
+    data_seed,
+    per_device_batch_size,
+)
 from restorelab.data.sources import EmbeddedSource, FolderSource, PairedSource, Source
 from restorelab.errors import ConfigError
 
@@ -136,20 +141,26 @@ class RestorationDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         if self.val_source is None:
             raise ConfigError("no validation data configured (set data.val_dir)")
-        return DataLoader(
-            ImageDataset(self.val_source, self.scale),
-            batch_size=self.val_batch_size,
-            shuffle=False,
-            **self._loader_kwargs(),  # type: ignore[arg-type]
-        )
+        return self._eval_loader(self.val_source)
 
     def test_dataloader(self) -> DataLoader:
         if self.test_source is None:
             raise ConfigError("no test data configured (set data.test_dir)")
+        return self._eval_loader(self.test_source)
+
+    def _eval_loader(self, source: Source) -> DataLoader:
+        """Whole images in order, this process's share; each image counts once in the metrics.
+
+        Under DDP every rank loads the same number of batches, the padding marked
+        ``counted=False`` (see :mod:`restorelab.data.sharding`).
+        """
+        trainer = self.trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        dataset = CountedDataset(ImageDataset(source, self.scale))
         return DataLoader(
-            ImageDataset(self.test_source, self.scale),
+            dataset,
             batch_size=self.val_batch_size,
-            shuffle=False,
+            sampler=EvalShardSampler(dataset, num_replicas=world, rank=rank),
             **self._loader_kwargs(),  # type: ignore[arg-type]
         )
 

@@ -27,6 +27,7 @@ from restorelab.training import compat
 from restorelab.training.ema import check_ema_decay, ema_update, make_ema
 from restorelab.training.scoring import (
     check_output_shape,
+    counted_images,
     per_image_scores,
     scoring_view,
     update_metrics,
@@ -147,6 +148,7 @@ class RestorationModule(L.LightningModule):
         self.register_buffer("bicubic_baseline", torch.full((2,), float("nan")))
         self.test_results: list[dict[str, Any]] = []
         self.last_val_step = -1
+        self._baseline_scored = False
         self._degradation_seed = degradation.seed if degradation is not None else 0
         if channels_last:
             self.generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -328,12 +330,13 @@ class RestorationModule(L.LightningModule):
     ) -> tuple[Tensor, list[tuple[float, float]]]:
         """Run the generator on ``lq`` and update the metrics image by image.
 
-        Returns the restored batch and, for test only, each image's ``(psnr_y, ssim_y)``.
+        Returns the restored batch and, for test only, each counted image's
+        ``(psnr_y, ssim_y)`` (DDP's padding repeats are not scored: every image counts once).
         """
         lq, gt = batch["lq"], batch["gt"]
         sr = self.restore(lq).float().clamp(0, 1)
         check_output_shape(sr, gt)
-        views = update_metrics(sr, gt, batch["gray"], psnr, ssim)
+        views = update_metrics(sr, gt, batch["gray"], psnr, ssim, counted_images(batch))
         return sr, per_image_scores(views, self.scale) if psnr is self.test_psnr else []
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
@@ -341,9 +344,9 @@ class RestorationModule(L.LightningModule):
         sr, _ = self._restore_and_score(batch, self.val_psnr, self.val_ssim)
         if torch.isnan(self.bicubic_baseline).any() and not self.trainer.sanity_checking:
             base = self.upsample_baseline(batch["lq"])
-            update_metrics(
-                base, batch["gt"], batch["gray"], self.val_psnr_bicubic, self.val_ssim_bicubic
-            )
+            psnr, ssim = self.val_psnr_bicubic, self.val_ssim_bicubic
+            update_metrics(base, batch["gt"], batch["gray"], psnr, ssim, counted_images(batch))
+            self._baseline_scored = True  # on every rank (each has batches), counted or not
         self.log("val/psnr_y", self.val_psnr, prog_bar=True)
         self.log("val/ssim_y", self.val_ssim)
         return {"sr": sr, "lq": batch["lq"], "gt": batch["gt"]}
@@ -352,7 +355,9 @@ class RestorationModule(L.LightningModule):
         if self.trainer.sanity_checking:
             return
         self.last_val_step = self.global_step
-        if torch.isnan(self.bicubic_baseline).any() and self.val_psnr_bicubic.update_count > 0:
+        # the same decision on every rank: compute() gathers the metric from all of them
+        if torch.isnan(self.bicubic_baseline).any() and self._baseline_scored:
+            self._baseline_scored = False
             self.bicubic_baseline = torch.stack(
                 [self.val_psnr_bicubic.compute(), self.val_ssim_bicubic.compute()]
             ).to(self.bicubic_baseline)
@@ -368,7 +373,8 @@ class RestorationModule(L.LightningModule):
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
         self.prepare_batch(batch)
         sr, per_image = self._restore_and_score(batch, self.test_psnr, self.test_ssim)
-        for name, (p, s) in zip(batch["name"], per_image, strict=True):
+        names = [n for n, c in zip(batch["name"], counted_images(batch), strict=True) if c]
+        for name, (p, s) in zip(names, per_image, strict=True):
             self.test_results.append({"name": name, "psnr_y": p, "ssim_y": s})
         self.log("test/psnr_y", self.test_psnr)
         self.log("test/ssim_y", self.test_ssim)

@@ -8,7 +8,7 @@ per-image scores that ``evaluate`` writes out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from torch import Tensor
@@ -35,16 +35,39 @@ def check_output_shape(sr: Tensor, gt: Tensor) -> None:
         )
 
 
+def counted_images(batch: Mapping[str, Any]) -> list[bool]:
+    """Which images of an evaluation batch count in the metrics (all, unless marked).
+
+    Under DDP the evaluation loader pads the ranks to equal length with repeats marked
+    ``counted=False`` (see :mod:`restorelab.data.sharding`); scoring them would count those
+    images twice.
+    """
+    marks = batch.get("counted")
+    if marks is None:
+        return [True] * len(batch["gt"])
+    return [bool(m) for m in marks]
+
+
 def update_metrics(
-    pred: Tensor, gt: Tensor, grays: Iterable[Any], psnr: PSNRY, ssim: SSIMY
+    pred: Tensor,
+    gt: Tensor,
+    grays: Iterable[Any],
+    psnr: PSNRY,
+    ssim: SSIMY,
+    counted: Iterable[bool] | None = None,
 ) -> list[tuple[Tensor, Tensor]]:
     """Update ``psnr`` and ``ssim`` image by image; returns each ``(pred, gt)`` scoring view.
 
     One image at a time because a batch may mix RGB and grayscale images, which are scored
-    on different channels.
+    on different channels. Images whose ``counted`` is False (padding repeats) are skipped,
+    and have no view in the result.
     """
+    grays = list(grays)
+    marks = [True] * len(grays) if counted is None else list(counted)
     views = []
-    for i, gray in enumerate(grays):
+    for i, (gray, count) in enumerate(zip(grays, marks, strict=True)):
+        if not count:
+            continue
         p = scoring_view(pred[i : i + 1], bool(gray))
         g = scoring_view(gt[i : i + 1], bool(gray))
         psnr.update(p, g)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
@@ -52,6 +53,7 @@ class PerceptualMetricLogger(L.Callback):
         self.lin_weights = lin_weights
         self.net: Any = None
         self.unavailable: str | None = None
+        self._total, self._count = 0.0, 0  # this rank's sum of distances and image count
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.net is not None or self.unavailable is not None:
@@ -64,6 +66,9 @@ class PerceptualMetricLogger(L.Callback):
             self.unavailable = str(e)
             rank_zero_warn(f"{self.key} skipped: {e}")
 
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._total, self._count = 0.0, 0
+
     def on_validation_batch_end(
         self,
         trainer: L.Trainer,
@@ -75,11 +80,30 @@ class PerceptualMetricLogger(L.Callback):
     ) -> None:
         if self.net is None or trainer.sanity_checking or not isinstance(outputs, dict):
             return
-        sr, gt = outputs["sr"], outputs["gt"]
+        # DDP's padding repeats (counted=False) are scored by the rank that owns the image
+        marks = batch.get("counted", [True] * outputs["sr"].shape[0])
+        keep = [i for i, counted in enumerate(marks) if bool(counted)]
+        if not keep:
+            return
+        sr, gt = outputs["sr"][keep], outputs["gt"][keep]
         if self.crop is not None:
             sr, gt = _center_crop(sr, self.crop), _center_crop(gt, self.crop)
         self.net.to(sr.device)
-        value = self.net(sr.float().clamp(0, 1), gt.float().clamp(0, 1)).mean()
-        pl_module.log(
-            self.key, value, on_step=False, on_epoch=True, batch_size=sr.shape[0], sync_dist=True
+        distances = self.net(sr.float().clamp(0, 1), gt.float().clamp(0, 1))
+        self._total += float(distances.double().sum())
+        self._count += len(keep)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Log the mean over the images of every rank: a sum and a count, summed across ranks.
+
+        Not Lightning's ``sync_dist`` mean: it averages each rank's image count as an integer
+        tensor (3 images on 2 ranks: 1.5 -> 1), which is wrong whenever the counts differ.
+        """
+        if self.net is None or trainer.sanity_checking:
+            return
+        sums = torch.tensor(
+            [self._total, self._count], dtype=torch.float64, device=pl_module.device
         )
+        total, count = trainer.strategy.reduce(sums, reduce_op="sum").tolist()
+        if count > 0:
+            pl_module.log(self.key, total / count, sync_dist=False)

@@ -6,7 +6,8 @@ PSNR-Y and SSIM-Y (the same conventions as ``val/psnr_y``: 8-bit, ``scale`` bord
 grayscale scored on its channel) and a centre crop of the output. In the W&B UI, tables of
 several runs logged under the same key are shown side by side and can be joined on ``name``.
 
-Under DDP each rank scores its share of the images; rank 0 gathers the rows and logs them.
+Under DDP each rank scores its share of the images (the loader's padding repeats, marked
+``counted=False``, are left out); rank 0 gathers the rows and logs them, one per image.
 Without a :class:`~lightning.pytorch.loggers.WandbLogger` the callback does nothing.
 """
 
@@ -68,7 +69,10 @@ class ValidationTable(L.Callback):
         sr, gt = outputs["sr"].float(), outputs["gt"].float()
         names = batch.get("name") or [f"{batch_idx}_{i}" for i in range(sr.shape[0])]
         grays = batch.get("gray", [False] * sr.shape[0])
+        counted = batch.get("counted", [True] * sr.shape[0])
         for i, name in enumerate(names):
+            if not bool(counted[i]):  # a DDP padding repeat of an image another rank scores
+                continue
             gray = bool(grays[i])
             s = _scoring_view(sr[i : i + 1], gray)
             g = _scoring_view(gt[i : i + 1], gray)
@@ -90,10 +94,8 @@ class ValidationTable(L.Callback):
             return
         import wandb
 
-        # a DistributedSampler pads the last images onto other ranks: keep one row per name
-        unique = {row[0]: row for row in rows}
         data = [
             [name, psnr, ssim, wandb.Image(crop)]
-            for name, psnr, ssim, crop in sorted(unique.values(), key=lambda r: r[0])
+            for name, psnr, ssim, crop in sorted(rows, key=lambda r: r[0])
         ]
         logger.log_table(key=self.key, columns=COLUMNS, data=data, step=trainer.global_step)
