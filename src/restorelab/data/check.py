@@ -44,6 +44,15 @@ MODE_NOTES = {
     "F": "32-bit float, rounded to 8 bits",
     "I": "32-bit integer, scaled to 8 bits",
 }
+#: The kinds of problem, in the order the report lists them.
+KINDS = (
+    "unreadable",
+    "odd modes",
+    "too small",
+    "ground truths without lq",
+    "lq without ground truth",
+    "pairs off scale",
+)
 #: How many files of one kind the report names before it only counts the rest.
 SHOWN = 10
 
@@ -105,7 +114,9 @@ class Report:
     problems: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, kind: str, line: str) -> None:
+        assert kind in KINDS, kind
         self.problems.setdefault(kind, []).append(line)
+        self.problems = {k: self.problems[k] for k in KINDS if k in self.problems}
 
     @property
     def ok(self) -> bool:

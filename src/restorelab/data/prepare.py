@@ -116,7 +116,7 @@ def _write_png(path: Path, array: np.ndarray, compress_level: int) -> None:
 
 def shrink(gt: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB ``imresize(gt, 1/scale, 'bicubic')`` of a uint8 image, rounded back to uint8."""
-    planes = torch.from_numpy(np.ascontiguousarray(gt if gt.ndim == 3 else gt[:, :, None]))
+    planes = torch.from_numpy(np.array(gt if gt.ndim == 3 else gt[:, :, None]))  # a copy
     x = planes.permute(2, 0, 1).to(torch.float64) / 255.0
     y = imresize(x, scale=1.0 / scale)
     out = (y * 255.0).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
