@@ -406,7 +406,6 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], prog: str, cod
     return lines[-1]
 
 
-
 def seeded_perceptual_metric(crop: int = 64, seed: int = 0) -> L.Callback:
     """``val/lpips`` with a random VGG16 drawn from ``seed``: the same network in every process.
 
@@ -422,3 +421,38 @@ def seeded_perceptual_metric(crop: int = 64, seed: int = 0) -> L.Callback:
         torch.manual_seed(seed)
         metric.setup(None, None, "validate")  # type: ignore[arg-type]
     return metric
+
+
+class NaNOnRank(L.Callback):
+    """Give DDP rank ``rank`` a non-finite batch at ``batch`` (epoch 0); report every rank's run.
+
+    The ground truth of that batch becomes NaN (before ``prepare_batch``, so the synthesized
+    ``lq``, the output and the loss are NaN on that rank only). At the end of training each
+    rank writes ``<out>/rank<r>.json``: its skipped updates, its ``global_step`` and a hash of
+    its generator weights. Loaded by training subprocesses through ``+callbacks.nan._target_``.
+    """
+
+    def __init__(self, rank: int, batch: int, out: str) -> None:
+        self.rank, self.batch, self.out = int(rank), int(batch), Path(out)
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        first_epoch = trainer.current_epoch == 0
+        if trainer.global_rank == self.rank and first_epoch and batch_idx == self.batch:
+            batch["gt"] = torch.full(batch["gt"].shape, float("nan"))
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import hashlib
+        import json
+
+        digest = hashlib.sha256()
+        for name, value in sorted(pl_module.generator.state_dict().items()):  # type: ignore[union-attr]
+            digest.update(name.encode() + value.detach().cpu().numpy().tobytes())
+        record = {
+            "skipped": int(getattr(pl_module, "skipped_batches", -1)),
+            "global_step": trainer.global_step,
+            "weights": digest.hexdigest(),
+        }
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / f"rank{trainer.global_rank}.json").write_text(json.dumps(record))

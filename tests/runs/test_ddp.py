@@ -305,3 +305,54 @@ def test_ddp_validation_counts_each_image_once(tmp_path: Path) -> None:
     # rank 0 holds the first images, so its grid shows the same two images as one process
     png = "images/val_step0000001.png"
     assert (ddp / png).read_bytes() == (single / png).read_bytes()
+
+
+# ------------------------------------------------------ nonfinite=skip: every rank decides alike
+def nan_on_rank_1(report: Path, nonfinite: str) -> list[str]:
+    """A 3-step ddp_sim run whose rank 1 alone sees a NaN loss at batch 1.
+
+    The process-group timeout is short: a rank left waiting in a collective fails in a minute.
+    """
+    return [
+        *COMMON,
+        "trainer=ddp_sim",
+        "logger=none",
+        "trainer.max_steps=3",
+        "trainer.val_check_interval=3",
+        f"module.nonfinite={nonfinite}",
+        "+callbacks.nan._target_=tests.helpers.NaNOnRank",
+        "+callbacks.nan.rank=1",
+        "+callbacks.nan.batch=1",
+        f"+callbacks.nan.out={report}",
+        "+trainer.strategy.timeout._target_=datetime.timedelta",
+        "+trainer.strategy.timeout.seconds=60",
+    ]
+
+
+@pytest.mark.slow
+def test_a_nan_on_one_rank_is_skipped_on_every_rank(tmp_path: Path) -> None:
+    # before the ranks agreed, rank 1 skipped its backward while rank 0 waited in the gradient
+    # all-reduce until the timeout ("Application timeout caused pair closure")
+    report = tmp_path / "ranks"
+    proc = ok(train_cli(nan_on_rank_1(report, "skip"), tmp_path, timeout=300))
+    ranks = [json.loads((report / f"rank{r}.json").read_text()) for r in (0, 1)]
+    # both skipped the one update, trained the same 3 steps and hold the same weights
+    assert [r["skipped"] for r in ranks] == [1, 1]
+    assert [r["global_step"] for r in ranks] == [3, 3]
+    assert ranks[0]["weights"] == ranks[1]["weights"]
+    log = proc.stdout + proc.stderr
+    assert "rank 1: non-finite generator loss at step 1 (epoch 0, batch 1): l1=nan" in log
+    elsewhere = "rank 0: non-finite generator loss on another process at step 1 (epoch 0, batch 1)"
+    assert elsewhere in log and "update skipped on every process" in log
+
+
+@pytest.mark.slow
+def test_a_nan_on_one_rank_stops_every_rank(tmp_path: Path) -> None:
+    report = tmp_path / "ranks"
+    proc = train_cli(nan_on_rank_1(report, "raise"), tmp_path, timeout=300)
+    assert proc.returncode != 0
+    log = proc.stdout + proc.stderr
+    assert "rank 1: non-finite generator loss at step 1 (epoch 0, batch 1): l1=nan" in log
+    assert "rank 0: non-finite generator loss on another process at step 1" in log
+    assert "timeout" not in log.lower()  # rank 0 stopped too, it did not wait for rank 1
+    assert not report.exists()  # no rank finished training

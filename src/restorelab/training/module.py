@@ -275,12 +275,11 @@ class RestorationModule(L.LightningModule):
         return loss_g.detach()
 
     def _finite(self, network: str, total: Tensor, parts: Mapping[str, Tensor], idx: int) -> bool:
-        """Whether ``total`` is finite; else raise or (``nonfinite=skip``) warn and count a skip.
+        """Whether ``total`` is finite on every process; else raise or (``nonfinite=skip``)
+        warn and count a skip, on every process alike.
 
         See :func:`restorelab.training.steps.check_finite`.
         """
-        if bool(torch.isfinite(total)):  # the common case: no message to build
-            return True
         where = f"step {self.global_step} (epoch {self.current_epoch}, batch {idx})"
         if check_finite(network, total, parts, self.loss.terms, self.nonfinite, where):
             return True

@@ -10,6 +10,7 @@ LR schedule per network.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -67,6 +68,25 @@ def check_gan_options(
         )
 
 
+def finite_everywhere(total: Tensor) -> tuple[bool, bool]:
+    """``(finite here, finite on every process)`` for a loss about to be back-propagated.
+
+    Under DDP every process must take the same branch: one that skipped its backward while the
+    others entered the gradient all-reduce would leave them waiting until the process-group
+    timeout. So the flag is all-reduced (its minimum, on the loss's device: one small
+    collective per check, no barrier) and read back with the local one in one host sync.
+    """
+    here = torch.isfinite(total.detach()).all().to(torch.int32)
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        finite = bool(here)
+        return finite, finite
+    everywhere = here.clone()
+    dist.all_reduce(everywhere, op=dist.ReduceOp.MIN)
+    flags = torch.stack([here, everywhere]).tolist()
+    return bool(flags[0]), bool(flags[1])
+
+
 def check_finite(
     network: str,
     total: Tensor,
@@ -75,24 +95,36 @@ def check_finite(
     nonfinite: str,
     where: str,
 ) -> bool:
-    """Whether ``total`` is finite; else raise, or (``nonfinite=skip``) warn and return False.
+    """Whether ``total`` is finite on every process; else raise, or (``nonfinite=skip``) warn
+    and return False: every process decides alike (see :func:`finite_everywhere`).
 
     The message names each non-finite term with its weight (a term can be finite and its
-    weight not) and ``where`` it happened. Costs one device-to-host sync per check; the
-    alternative, finding out at the next validation, loses every step since and leaves NaN
-    weights behind.
+    weight not) and ``where`` it happened; under DDP it starts with the rank, and the ranks
+    whose own loss was finite say the loss was non-finite on another process. Costs one
+    device-to-host sync per check (plus the flag's all-reduce under DDP); the alternative,
+    finding out at the next validation, loses every step since and leaves NaN weights behind.
     """
-    if bool(torch.isfinite(total)):
+    here, everywhere = finite_everywhere(total)
+    if everywhere:
         return True
-    bad = {}
-    for name, value in parts.items():
-        weight = float(getattr(terms[name], "weight", 1.0)) if name in terms else 1.0
-        if not bool(torch.isfinite(value * weight).all()):  # the term, or its weight
-            bad[name] = f"{name}={float(value.mean())} (weight {weight})"
-    terms_text = ", ".join(bad.values()) or f"total={float(total.detach())}"
-    message = f"non-finite {network} loss at {where}: {terms_text}"
+    dist = torch.distributed
+    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    rank = f"rank {dist.get_rank()}: " if world > 1 else ""
+    if here:
+        message = f"{rank}non-finite {network} loss on another process at {where}"
+    else:
+        bad = {}
+        for name, value in parts.items():
+            weight = float(getattr(terms[name], "weight", 1.0)) if name in terms else 1.0
+            if not bool(torch.isfinite(value * weight).all()):  # the term, or its weight
+                bad[name] = f"{name}={float(value.mean())} (weight {weight})"
+        terms_text = ", ".join(bad.values()) or f"total={float(total.detach())}"
+        message = f"{rank}non-finite {network} loss at {where}: {terms_text}"
     if nonfinite == "skip":
-        rank_zero_warn(f"{message}; update skipped (module.nonfinite=skip)")
+        skipped = "update skipped on every process" if world > 1 else "update skipped"
+        # under DDP each rank says what it saw (rank_zero_warn would hide rank 1's NaN)
+        warn = warnings.warn if world > 1 else rank_zero_warn
+        warn(f"{message}; {skipped} (module.nonfinite=skip)")
         return False
     raise NonFiniteLossError(
         f"{message}; stopped before the update, weights and saved checkpoints are the last "
