@@ -456,3 +456,30 @@ class NaNOnRank(L.Callback):
         }
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
+
+
+# ------------------------------------------------------------------------- multi-stage model
+#: A two-stage RefineNet around ``TINY_COMPACT`` (x2): ``stages()`` yields two images.
+TINY_REFINE: dict[str, Any] = {
+    "_target_": "restorelab.archs.RefineNet",
+    "first": TINY_COMPACT,
+    "num_stages": 2,
+    "num_feat": 4,
+    "num_conv": 1,
+}
+
+
+def save_refine_checkpoint(path: Path, seed: int = 0) -> nn.Module:
+    """A ``TINY_REFINE`` checkpoint as training writes it, every weight (the correction stage's
+    zero-initialised last conv too) moved off its start so the stages differ."""
+    import hydra
+
+    torch.manual_seed(seed)
+    generator = hydra.utils.instantiate(TINY_REFINE)
+    with torch.no_grad():
+        for p in generator.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    meta = {"version": "0.1.0", "scale": 2, "generator": TINY_REFINE, "config": {}}
+    state = {f"generator.{k}": v for k, v in generator.state_dict().items()}
+    torch.save({"state_dict": state, "restorelab": meta}, path)
+    return generator.eval()
