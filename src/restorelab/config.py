@@ -13,6 +13,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from restorelab import metric_direction
+
 
 def config_dir() -> str:
     """Absolute path of the Hydra config directory."""
@@ -48,11 +50,17 @@ def wandb_offline() -> bool:
 
 
 def register_resolvers() -> None:
-    """Register ``${rl.wandb_offline:}`` and ``${rl.mul:a,b}`` (idempotent)."""
+    """Register ``${rl.wandb_offline:}``, ``${rl.mul:a,b}`` and, for a metric key,
+    ``${rl.mode:KEY}`` (max/min) and ``${rl.direction:KEY}`` (maximize/minimize) from
+    :mod:`restorelab.metric_direction` (idempotent)."""
     if not OmegaConf.has_resolver("rl.wandb_offline"):
         OmegaConf.register_new_resolver("rl.wandb_offline", wandb_offline)
     if not OmegaConf.has_resolver("rl.mul"):
         OmegaConf.register_new_resolver("rl.mul", lambda a, b: a * b)
+    if not OmegaConf.has_resolver("rl.mode"):
+        OmegaConf.register_new_resolver("rl.mode", metric_direction.mode)
+    if not OmegaConf.has_resolver("rl.direction"):
+        OmegaConf.register_new_resolver("rl.direction", metric_direction.direction)
     from restorelab.runs.sweeps import register_sweep_resolvers  # W&B group/tags/notes of sweeps
 
     register_sweep_resolvers()

@@ -183,3 +183,43 @@ def test_rerun_argv_adds_restorelab_hydra_settings(tmp_path: Path) -> None:
     (saved / "own.yaml").write_text("defaults:\n  - _self_\nseed: 1\n")
     own = ["restorelab-train", f"--config-dir={saved}", "-cn", "own"]
     assert rerun_argv(own) == own  # a config with its own defaults list is left alone
+
+
+def gan_run(root: Path, name: str, lpips: list[float]) -> Path:
+    """A run whose CSV log holds one ``val/psnr_y`` and ``val/lpips`` per validation."""
+    run = root / name
+    (run / "csv").mkdir(parents=True)
+    lines = ["epoch,step,val/psnr_y,val/lpips"]
+    lines += [f"0,{10 * (i + 1)},{24.0 + i},{v}" for i, v in enumerate(lpips)]
+    (run / "csv" / "metrics.csv").write_text("\n".join(lines) + "\n")
+    final = {"val/psnr_y": 24.0 + len(lpips) - 1, "val/lpips": lpips[-1], "step": 10 * len(lpips)}
+    (run / "metrics.json").write_text(json.dumps(final))
+    return run
+
+
+def test_best_follows_each_metrics_direction_and_the_header_says_it(tmp_path, capsys) -> None:
+    gan_run(tmp_path, "g", [0.30, 0.18, 0.25])
+    args = [str(tmp_path), "--metrics", "val/psnr_y", "val/lpips"]
+    (row,) = rows_json(args, capsys)
+    assert row["best_psnr_y"] == 26.0 and row["final_psnr_y"] == 26.0
+    assert row["best_lpips"] == 0.18 and row["final_lpips"] == 0.25  # lower is better
+    assert runs.run([*args, "--format", "markdown"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "| best_psnr_y (max) | final_psnr_y | best_lpips (min) | final_lpips |" in header
+    assert runs.run(args) == 0
+    assert "best_psnr_y (max)" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_a_metric_of_unknown_direction_is_refused_unless_declared(tmp_path, capsys) -> None:
+    run = gan_run(tmp_path, "g", [0.3, 0.2])
+    (run / "csv" / "metrics.csv").write_text("epoch,step,val/niqe\n0,10,5.0\n0,20,4.0\n0,30,4.5\n")
+    with pytest.raises(SystemExit) as info:
+        runs.main([str(tmp_path), "--metrics", "val/niqe"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("restorelab-runs: error: --metrics val/niqe: not known whether higher")
+    assert err.endswith("add :max or :min, e.g. val/niqe:min")
+    (row,) = rows_json([str(tmp_path), "--metrics", "val/niqe:min"], capsys)
+    assert row["best_niqe"] == 4.0
+    (row,) = rows_json([str(tmp_path), "--metrics", "val/niqe:max"], capsys)
+    assert row["best_niqe"] == 5.0

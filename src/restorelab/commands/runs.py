@@ -12,6 +12,7 @@ from restorelab.runs.table import (
     DEFAULT_METRICS,
     FORMATS,
     collect_runs,
+    header_labels,
     render,
     sort_rows,
 )
@@ -21,8 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     """Command-line interface of ``restorelab-runs``."""
     parser = argparse.ArgumentParser(
         prog="restorelab-runs",
-        description="Table of the training runs under DIR: differing overrides, best and "
-        "final validation metrics, steps, wall time, checkpoint, status (ok/failed/running).",
+        description="Table of the training runs under DIR: differing overrides, best (max or "
+        "min, as the header says) and final validation metrics, steps, wall time, checkpoint, "
+        "status (ok/failed/running).",
     )
     parser.add_argument(
         "dir", nargs="?", default="outputs", help="where to look (default: outputs)"
@@ -39,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics",
         nargs="+",
         default=list(DEFAULT_METRICS),
-        help="validation metrics to show, as logged (default: val/psnr_y val/ssim_y)",
+        help="validation metrics to show, as logged (default: val/psnr_y val/ssim_y); best is "
+        "the max or the min as the metric wants (val/lpips: min); KEY:max or KEY:min for a "
+        "metric restorelab does not know",
     )
     return parser
 
@@ -53,7 +57,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if not rows and args.format != "json":
         print(f"no runs under {root}", file=sys.stderr)
         return 0
-    print(render(rows, args.format))
+    print(render(rows, args.format, header_labels(args.metrics)))
     return 0
 
 

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from restorelab.errors import ConfigError
 from restorelab.losses.vgg import VGGFeatureExtractor
+from restorelab.metric_direction import higher_is_better
 
 LPIPS_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 LPIPS_CHANNELS = (64, 128, 256, 512, 512)
@@ -49,6 +50,7 @@ class LPIPS(nn.Module):
         - Output: :math:`(B,)` distances.
     """
 
+    higher_is_better = higher_is_better("lpips")  # a distance
     shift: Tensor
     scale: Tensor
 

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
 
+from restorelab.metric_direction import higher_is_better
+
 __all__ = ["PSNRY", "SSIMY", "psnr_y", "quantize_8bit", "rgb_to_y", "ssim_y"]
 
 # BT.601 studio-range luma coefficients for R, G, B in [0, 1], giving Y in [16, 235].
@@ -200,7 +202,6 @@ def ssim_y(sr: torch.Tensor, gt: torch.Tensor, crop_border: int) -> torch.Tensor
 class _MeanOverImages(Metric):
     """Average of a per-image score, with summed states so DDP reduction is exact."""
 
-    higher_is_better = True
     is_differentiable = False
     full_state_update = False
 
@@ -247,6 +248,8 @@ class PSNRY(_MeanOverImages):
         29.45
     """
 
+    higher_is_better = higher_is_better("psnr")
+
     def _per_image(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         return psnr_y(sr, gt, self.crop_border)
 
@@ -266,6 +269,8 @@ class SSIMY(_MeanOverImages):
         >>> metric.compute().item()
         1.0
     """
+
+    higher_is_better = higher_is_better("ssim")
 
     def _per_image(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         return ssim_y(sr, gt, self.crop_border)

@@ -5,7 +5,10 @@ changed), ``metrics.json`` (final validation metrics and step, written by ``rest
 the CSV log (``csv/metrics.csv``: every validation, hence the best value) or, without one, the
 offline W&B run file, ``run_status.json`` (ok / failed with the error / running, wall time) and
 the checkpoints folder. Overrides shown are only those that differ between the listed runs, so
-a sweep's table shows exactly the swept values.
+a sweep's table shows exactly the swept values. "Best" is the maximum or the minimum as the
+metric wants (:mod:`restorelab.metric_direction`: ``val/lpips`` is lower-is-better); the table
+and markdown headers say which (``best_lpips (min)``), and ``--metrics KEY:min`` declares it
+for a metric that table does not know.
 
 Example::
 
@@ -27,7 +30,8 @@ from typing import Any
 
 import yaml
 
-from restorelab.errors import DataError
+from restorelab.errors import ConfigError, DataError
+from restorelab.metric_direction import higher_is_better
 from restorelab.runs.info import RUN_STATUS, read_json
 
 FORMATS = ("table", "csv", "json", "markdown")
@@ -38,9 +42,38 @@ RUN_MARKERS = (RUN_STATUS, "metrics.json", "checkpoints/last.ckpt")
 SKIP_DIRS = {"wandb", "csv", "checkpoints", ".hydra", ".submitit", "images", "tensorboard"}
 
 
+#: ``--metrics KEY:max`` / ``KEY:min``: which way is better, for a metric of unknown direction.
+DIRECTION_SUFFIXES = {"max": True, "min": False}
+
+
 def short_name(metric: str) -> str:
     """Column stem of a metric: ``val/psnr_y`` -> ``psnr_y``."""
     return metric.rsplit("/", 1)[-1]
+
+
+def parse_metric(spec: str) -> tuple[str, bool]:
+    """``(key, higher is better)`` of a ``--metrics`` entry: ``val/lpips`` or ``val/niqe:min``.
+
+    Raises:
+        ConfigError: no suffix, and :mod:`restorelab.metric_direction` does not know the metric.
+    """
+    key, _, suffix = spec.rpartition(":")
+    if key and suffix in DIRECTION_SUFFIXES:
+        return key, DIRECTION_SUFFIXES[suffix]
+    try:
+        return spec, higher_is_better(spec)
+    except ConfigError as e:
+        raise ConfigError(f"--metrics {e}; add :max or :min, e.g. {spec}:min") from e
+
+
+def header_labels(metrics: Sequence[str]) -> dict[str, str]:
+    """Header text of the ``best_*`` columns for humans: ``best_lpips (min)``."""
+    labels = {}
+    for spec in metrics:
+        key, higher = parse_metric(spec)
+        column = f"best_{short_name(key)}"
+        labels[column] = f"{column} ({'max' if higher else 'min'})"
+    return labels
 
 
 def find_run_dirs(root: Path) -> list[Path]:
@@ -155,14 +188,16 @@ def collect_run(run: Path, root: Path, metrics: Sequence[str]) -> dict[str, Any]
     }
     if (run.parent / "multirun.yaml").is_file() or record.get("sweep_dir"):
         row["sweep"] = sweep_name(run, root, record.get("sweep_dir"))
-    for metric in metrics:
+    for spec in metrics:
+        metric, higher = parse_metric(spec)
         name = short_name(metric)
         values = [v for h in history if (v := h.get(metric)) is not None]
         last = _finite(final.get(metric))
         if last is None and values:
             last = values[-1]
         finite = [v for v in [*values, last] if v is not None and math.isfinite(v)]
-        row[f"best_{name}"] = max(finite) if finite else None
+        best = max if higher else min
+        row[f"best_{name}"] = best(finite) if finite else None
         row[f"final_{name}"] = last
     steps = final.get("step")
     if steps is None:
@@ -211,7 +246,13 @@ def differing_overrides(rows: list[dict[str, Any]]) -> None:
 def collect_runs(
     root: Path, metrics: Sequence[str] = DEFAULT_METRICS, status: str | None = None
 ) -> list[dict[str, Any]]:
-    """The rows of every run under ``root``, overrides reduced to those that differ."""
+    """The rows of every run under ``root``, overrides reduced to those that differ.
+
+    ``metrics`` are ``--metrics`` entries (``val/psnr_y``, ``val/niqe:min``, see
+    :func:`parse_metric`); an unknown direction fails before any run is read.
+    """
+    for spec in metrics:
+        parse_metric(spec)
     if not root.is_dir():
         raise DataError(f"no such directory: {root}")
     rows = [collect_run(run, root, metrics) for run in find_run_dirs(root)]
@@ -256,8 +297,12 @@ def display_columns(rows: list[dict[str, Any]]) -> list[str]:
     return columns
 
 
-def render(rows: list[dict[str, Any]], fmt: str) -> str:
-    """The runs as ``table``, ``csv``, ``json`` or ``markdown`` text."""
+def render(rows: list[dict[str, Any]], fmt: str, labels: dict[str, str] | None = None) -> str:
+    """The runs as ``table``, ``csv``, ``json`` or ``markdown`` text.
+
+    ``labels`` rename columns in the table and markdown headers (:func:`header_labels`); csv
+    and json keep the plain keys, which ``--sort`` and scripts use.
+    """
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if not rows:
@@ -270,12 +315,13 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
         return out.getvalue().rstrip("\n")
     columns = display_columns(rows)
     cells = [[_cell(c, r.get(c)) for c in columns] for r in rows]
+    heads = [(labels or {}).get(c, c) for c in columns]
     if fmt == "markdown":
-        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(columns)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
         return "\n".join(lines)
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(heads)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(heads, widths, strict=True)).rstrip()]
     lines += [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
