@@ -57,19 +57,25 @@ def relative_position_index(window_size: int) -> Tensor:
     return rel[..., 0] * (2 * window_size - 1) + rel[..., 1]
 
 
-def shifted_window_mask(h: int, w: int, window_size: int, shift: int) -> Tensor:
+def _region(size: int, window_size: int, shift: int, device: torch.device | None) -> Tensor:
+    """Region of each row (column) after the cyclic shift: 0 inside, 1 and 2 in the last window.
+
+    Computed from an ``arange`` rather than slices so a traced graph keeps it size-dependent.
+    """
+    idx = torch.arange(size, device=device)
+    return (idx >= size - window_size).long() + (idx >= size - shift).long()
+
+
+def shifted_window_mask(
+    h: int, w: int, window_size: int, shift: int, device: torch.device | None = None
+) -> Tensor:
     """Attention mask of the shifted windows of an ``h`` x ``w`` map: (num_windows, N, N).
 
     After the cyclic shift a window can hold pixels from opposite borders of the image; they
     must not attend to each other, so pairs from different regions get a large negative logit.
     """
-    regions = torch.zeros(1, h, w, 1)
-    spans = (slice(0, -window_size), slice(-window_size, -shift), slice(-shift, None))
-    label = 0
-    for hs in spans:
-        for ws in spans:
-            regions[:, hs, ws, :] = label
-            label += 1
+    rows, cols = _region(h, window_size, shift, device), _region(w, window_size, shift, device)
+    regions = (rows[:, None] * 3 + cols[None, :]).to(torch.float32)[None, :, :, None]
     windows = window_partition(regions, window_size).squeeze(-1)  # (nW, N)
     diff = windows.unsqueeze(1) - windows.unsqueeze(2)
     return diff.masked_fill(diff != 0, _MASK_LOGIT).masked_fill(diff == 0, 0.0)
@@ -203,10 +209,13 @@ class SwinTransformerBlock(nn.Module):
             y = torch.roll(y, shifts=(-shift, -shift), dims=(1, 2))
         mask = None
         if shift:
-            if self.attn_mask is not None and tuple(x_size) == tuple(self.input_resolution):
+            # the stored mask is the one of the training size; a traced graph computes its own,
+            # whatever size it was traced at
+            stored = self.attn_mask is not None and not torch.jit.is_tracing()
+            if stored and tuple(x_size) == tuple(self.input_resolution):
                 mask = self.attn_mask
             else:
-                mask = shifted_window_mask(h, w, ws, shift).to(x.device)
+                mask = shifted_window_mask(h, w, ws, shift, x.device)
         y = window_reverse(self.attn(window_partition(y, ws), mask), ws, h, w)
         if shift:
             y = torch.roll(y, shifts=(shift, shift), dims=(1, 2))

@@ -5,8 +5,9 @@ Usage::
     restorelab-export --ckpt run/checkpoints/best.ckpt --format onnx -o model.onnx
     restorelab-enhance photo.jpg -o out/ --model model.onnx
 
-ONNX has dynamic height and width; ONNX and TorchScript exports are checked against PyTorch on
-an input of another size before the file is written. The EMA weights are exported when the run
+ONNX has dynamic height and width; ONNX and TorchScript exports are checked against PyTorch at
+other input sizes, sizes that need padding (37x53 and 48x80), before the file is written, and
+refused when tracing froze a size-dependent value. The EMA weights are exported when the run
 kept them.
 """
 
