@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import hydra
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from restorelab.archs import SRVGGNetCompact
@@ -17,6 +21,8 @@ from restorelab.weights import (
     load_pretrained,
     read_generator_state,
 )
+from restorelab.weights_layouts import implied_settings
+from tests.helpers import TINY_COMPACT, save_checkpoint
 
 CFG = {
     "_target_": "restorelab.archs.SRVGGNetCompact",
@@ -167,3 +173,127 @@ def test_original_esrgan_release_names_load(tmp_path: Path) -> None:
     dst = RRDBNet(num_feat=8, num_block=2, num_grow_ch=4, scale=4)
     load_pretrained(dst, path)
     assert _same(dst, src)
+
+
+# ------------------------------------ settings a released file implies but cannot record
+def real_esrgan_compact(state: dict, x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Real-ESRGAN's SRVGGNetCompact forward written from its state dict alone: (conv, PReLU)
+    pairs, a last conv, pixel shuffle, plus the *nearest*-upsampled input."""
+    out = x
+    for i in range(1 + max(int(k.split(".")[1]) for k in state)):
+        if f"body.{i}.bias" in state:
+            out = F.conv2d(out, state[f"body.{i}.weight"], state[f"body.{i}.bias"], padding=1)
+        else:
+            out = F.prelu(out, state[f"body.{i}.weight"])
+    return F.pixel_shuffle(out, scale) + F.interpolate(x, scale_factor=scale, mode="nearest")
+
+
+@pytest.fixture
+def general_x4v3(tmp_path: Path) -> tuple[Path, dict]:
+    """A file laid out as realesr-general-x4v3.pth: 64 features, 32 convs, x4, PReLU."""
+    torch.manual_seed(7)
+    net = SRVGGNetCompact(num_feat=64, num_conv=32, scale=4, act_type="prelu")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    path = tmp_path / "realesr-general-x4v3.pth"
+    torch.save({"params": state}, path)
+    return path, state
+
+
+def test_real_esrgan_compact_release_needs_the_nearest_skip(
+    general_x4v3: tuple[Path, dict], compose_cfg: Callable[..., Any]
+) -> None:
+    path, state = general_x4v3
+    release = ["generator.num_feat=64", "generator.num_conv=32", f"generator.pretrained={path}"]
+    cfg = compose_cfg("generator=compact", "data.scale=4", *release)
+    assert cfg.generator.upsample_skip == "bilinear"
+    with pytest.raises(ConfigError) as err:
+        build_generator(cfg.generator)
+    msg = str(err.value)
+    assert f"generator.pretrained={path} holds Real-ESRGAN SRVGGNetCompact" in msg
+    assert msg.endswith("set generator.upsample_skip=nearest") and "\n" not in msg
+    x = torch.rand(1, 3, 13, 17, generator=torch.Generator().manual_seed(0))
+    want = real_esrgan_compact(state, x, 4)
+    for overrides in (
+        ["generator=compact", "generator.upsample_skip=nearest"],
+        ["generator=srvgg"],
+    ):
+        net = build_generator(compose_cfg(*overrides, "data.scale=4", *release).generator).eval()
+        with torch.no_grad():
+            torch.testing.assert_close(net(x), want, rtol=0, atol=1e-5)
+
+
+def test_a_restorelab_checkpoint_is_loaded_with_the_skip_it_was_trained_with(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "nearest.ckpt"
+    trained = save_checkpoint(path, dict(TINY_COMPACT, upsample_skip="nearest"))
+    with pytest.raises(ConfigError) as err:
+        build_generator({**TINY_COMPACT, "pretrained": str(path)})
+    assert str(err.value) == (
+        f"generator.pretrained={path} was trained with generator.upsample_skip=nearest, this "
+        "config has generator.upsample_skip=bilinear (the weights fit either, the outputs "
+        "differ): set generator.upsample_skip=nearest"
+    )
+    net = build_generator({**TINY_COMPACT, "upsample_skip": "nearest", "pretrained": str(path)})
+    assert _same(net, trained)
+
+
+def _swinir(**kw: Any) -> dict[str, Any]:
+    opts = {"img_size": 16, "embed_dim": 12, "depths": [2], "num_heads": [2], "window_size": 8}
+    return {"_target_": "restorelab.archs.SwinIR", "scale": 2, **opts, **kw}
+
+
+EDSR_SMALL = {"_target_": "restorelab.archs.EDSR", "num_feat": 8, "num_block": 2, "scale": 2}
+
+
+@pytest.mark.parametrize(
+    ("release", "config", "fix"),
+    [
+        (EDSR_SMALL, {**EDSR_SMALL, "img_range": 1.0}, "set generator.img_range=255.0"),
+        (EDSR_SMALL, {**EDSR_SMALL, "rgb_mean": [0.5, 0.5, 0.5]},
+         "set generator.rgb_mean=[0.4488,0.4371,0.404]"),
+        (_swinir(), _swinir(img_range=255.0), "set generator.img_range=1.0"),
+        (_swinir(upsampler="pixelshuffledirect"),
+         _swinir(upsampler="pixelshuffledirect", img_range=255.0, rgb_mean=[0.0, 0.0, 0.0]),
+         "set generator.img_range=1.0, generator.rgb_mean=[0.4488,0.4371,0.404]"),
+    ],
+    ids=["edsr-range", "edsr-mean", "swinir-range", "swinir-light-both"],
+)  # fmt: skip
+def test_releases_refuse_a_config_they_were_not_trained_with(
+    tmp_path: Path, release: dict, config: dict, fix: str
+) -> None:
+    """BasicSR's EDSR works on 0-255 minus the DIV2K mean, SwinIR's releases on 0-1 minus it."""
+    torch.manual_seed(0)
+    state = hydra.utils.instantiate(release).state_dict()
+    path = tmp_path / "release.pth"
+    torch.save({"params_ema": state}, path)
+    with pytest.raises(ConfigError) as err:
+        build_generator({**config, "pretrained": str(path)})
+    assert str(err.value).endswith(fix) and "cannot record" in str(err.value)
+    build_generator({**release, "pretrained": str(path)})
+
+
+def test_edsr_pytorch_release_names_need_its_range(tmp_path: Path) -> None:
+    from restorelab.archs import EDSR
+
+    state = _edsr_pytorch_state(EDSR(num_feat=8, num_block=2, scale=4).state_dict())
+    path = tmp_path / "edsr_baseline_x4.pt"
+    torch.save(state, path)
+    with pytest.raises(ConfigError, match=r"holds EDSR .*set generator\.img_range=255\.0$"):
+        load_pretrained(EDSR(num_feat=8, num_block=2, scale=4, img_range=1.0), path)
+
+
+@pytest.mark.parametrize(("width", "blocks", "res_scale"), [(64, 16, 1.0), (256, 32, 0.1)])
+def test_edsr_releases_imply_their_residual_scaling(
+    width: int, blocks: int, res_scale: float
+) -> None:
+    """EDSR baseline (64 x 16) has no residual scaling, the full EDSR (256 x 32) scales by 0.1."""
+    from restorelab.archs import EDSR
+
+    with torch.device("meta"):  # shapes only: the full EDSR's 43M weights are never allocated
+        state = EDSR(num_feat=width, num_block=blocks, scale=4).state_dict()
+    found = implied_settings("EDSR", state)
+    assert found is not None and found[1]["res_scale"] == res_scale

@@ -21,6 +21,7 @@ not fit the architecture are refused with the mismatched keys listed, never load
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import re
 from collections.abc import Mapping
@@ -33,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from restorelab.errors import ConfigError, DataError
-from restorelab.weights_layouts import to_our_layout
+from restorelab.weights_layouts import implied_settings, network_settings, to_our_layout
 
 #: Modules a stored config may name as ``_target_``: a file someone sent must not be able to
 #: make ``hydra.utils.instantiate`` call ``os.system`` or any other function.
@@ -45,6 +46,10 @@ METADATA_KEY = "restorelab"
 PRETRAINED_KEY = "pretrained"
 #: How many keys of each kind a mismatch error names before summarising the rest.
 MAX_KEYS_SHOWN = 8
+#: Two numeric settings are the same within this (float32 buffers against typed values).
+SETTING_RTOL = 1e-6
+#: Decimals a numeric setting is printed with in an error's "set ..." advice.
+SETTING_DIGITS = 6
 
 
 def _plain(text: str) -> str:
@@ -166,14 +171,33 @@ def _select(raw: Mapping[str, Any], path: str | Path, prefer_ema: bool) -> dict[
     )
 
 
-def read_generator_state(path: str | Path, prefer_ema: bool = True) -> dict[str, Tensor]:
-    """Read the generator weights stored in ``path`` (any accepted layout) on the CPU."""
+def read_generator_file(
+    path: str | Path, prefer_ema: bool = True
+) -> tuple[dict[str, Tensor], dict[str, Any] | None]:
+    """Read the generator weights in ``path`` (any accepted layout) on the CPU, once.
+
+    Returns:
+        the weights, and the generator config stored with them (a restorelab checkpoint's or
+        export's), or None for a file that stores none (a release).
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"generator.pretrained: file not found: {path}")
+    stored: Any
     if path.suffix == ".safetensors":
-        return _select(_read_safetensors(path)[0], path, prefer_ema)
-    return _select(load_checkpoint(path), path, prefer_ema)
+        raw, strings = _read_safetensors(path)
+        raw_meta = strings.get(METADATA_KEY)
+        stored = parse_metadata(raw_meta, path).get("generator") if raw_meta else None
+    else:
+        raw = load_checkpoint(path)
+        meta = raw.get("restorelab")
+        stored = meta.get("generator") if isinstance(meta, dict) else None
+    return _select(raw, path, prefer_ema), (dict(stored) if stored else None)
+
+
+def read_generator_state(path: str | Path, prefer_ema: bool = True) -> dict[str, Tensor]:
+    """Read the generator weights stored in ``path`` (any accepted layout) on the CPU."""
+    return read_generator_file(path, prefer_ema)[0]
 
 
 def _listed(keys: list[str]) -> str:
@@ -203,8 +227,10 @@ def mismatch(model: nn.Module, state: Mapping[str, Tensor]) -> str:
     return "; ".join(parts)
 
 
-def load_state(generator: nn.Module, state: Mapping[str, Tensor], path: str | Path) -> None:
-    """Load already-read weights into ``generator``, all or nothing (foreign layouts renamed).
+def fitted_state(
+    generator: nn.Module, state: Mapping[str, Tensor], path: str | Path
+) -> dict[str, Tensor]:
+    """``state`` under the keys of ``generator`` (a foreign layout renamed), checked to fit.
 
     Raises:
         ConfigError: the weights do not fit the architecture; the message lists the keys.
@@ -213,22 +239,100 @@ def load_state(generator: nn.Module, state: Mapping[str, Tensor], path: str | Pa
     if problems:
         renamed, layout = to_our_layout(state)
         if layout is not None and not mismatch(generator, renamed):
-            state, problems = renamed, ""
-    if problems:
+            return renamed
         raise ConfigError(
             f"generator.pretrained={path} does not fit {type(generator).__name__}: {problems}"
         )
-    generator.load_state_dict(state, strict=True)
+    return dict(state)
+
+
+def load_state(generator: nn.Module, state: Mapping[str, Tensor], path: str | Path) -> None:
+    """Load already-read weights into ``generator``, all or nothing (foreign layouts renamed).
+
+    Raises:
+        ConfigError: the weights do not fit the architecture; the message lists the keys.
+    """
+    generator.load_state_dict(fitted_state(generator, state, path), strict=True)
+
+
+def _same_setting(a: Any, b: Any) -> bool:
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same_setting(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(a, b, rel_tol=SETTING_RTOL, abs_tol=SETTING_RTOL)
+    return bool(a == b)
+
+
+def _override(value: Any) -> str:
+    """A setting as a Hydra override value: ``nearest``, ``255.0``, ``[0.4488,0.4371,0.404]``."""
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_override(v) for v in value) + "]"
+    if isinstance(value, float):
+        return repr(round(value, SETTING_DIGITS))  # float32 buffers print as what was typed
+    return str(value)
+
+
+def check_settings(
+    generator: nn.Module,
+    state: Mapping[str, Tensor],
+    stored: Mapping[str, Any] | None,
+    path: str | Path,
+) -> None:
+    """Refuse weights made for other values of the settings a state dict does not record.
+
+    ``stored`` is the generator config the file keeps (restorelab checkpoints and exports); a
+    file without one is taken to be the release its keys fit
+    (:func:`restorelab.weights_layouts.implied_settings`).
+
+    Raises:
+        ConfigError: naming each setting and the value to set.
+    """
+    have = network_settings(generator)
+    if not have:
+        return
+    if stored is None:
+        found = implied_settings(type(generator).__name__, state)
+        if found is None:
+            return
+        release, want = found
+    else:
+        with torch.random.fork_rng(devices=[]):  # building it must not move the training seed
+            trained = hydra.utils.instantiate(architecture_config(check_targets(stored, path)))
+        if type(trained) is not type(generator):
+            return
+        want = network_settings(trained)
+    wrong = [k for k, v in want.items() if k in have and not _same_setting(have[k], v)]
+    if not wrong:
+        return
+    fix = ", ".join(f"generator.{k}={_override(want[k])}" for k in wrong)
+    now = ", ".join(f"generator.{k}={_override(have[k])}" for k in wrong)
+    if stored is None:
+        raise ConfigError(
+            f"generator.pretrained={path} holds {release} weights, made for {fix}, which the "
+            f"file cannot record (this config has {now}): set {fix}"
+        )
+    raise ConfigError(
+        f"generator.pretrained={path} was trained with {fix}, this config has {now} (the "
+        f"weights fit either, the outputs differ): set {fix}"
+    )
 
 
 def load_pretrained(generator: nn.Module, path: str | Path, prefer_ema: bool = True) -> None:
     """Load the weights in ``path`` into ``generator``, all or nothing.
 
+    Weights that fit but were made for other values of settings the state dict does not
+    record (e.g. a Real-ESRGAN compact release, whose skip is nearest upsampling, in a
+    ``generator.upsample_skip=bilinear`` network) are refused: see :func:`check_settings`.
+
     Raises:
         DataError: the file is missing, unreadable, or holds no generator weights.
-        ConfigError: the weights do not fit the architecture; the message lists the keys.
+        ConfigError: the weights do not fit the architecture (the message lists the keys), or
+            were made for other settings (the message names them and the values to set).
     """
-    load_state(generator, read_generator_state(path, prefer_ema), path)
+    state, stored = read_generator_file(path, prefer_ema)
+    state = fitted_state(generator, state, path)
+    check_settings(generator, state, stored, path)
+    generator.load_state_dict(state, strict=True)
 
 
 def architecture_config(node: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
@@ -317,7 +421,9 @@ __all__ = [
     "TRUSTED_TARGET_PREFIXES",
     "architecture_config",
     "build_generator",
+    "check_settings",
     "check_targets",
+    "fitted_state",
     "generator_from_checkpoint",
     "generator_from_file",
     "load_checkpoint",
@@ -326,6 +432,7 @@ __all__ = [
     "metadata",
     "mismatch",
     "parse_metadata",
+    "read_generator_file",
     "read_generator_state",
     "torch_generator",
 ]

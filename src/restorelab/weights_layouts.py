@@ -1,4 +1,4 @@
-"""Key renaming for released weights saved under their authors' original module names.
+"""Released weights: their authors' key names, and the settings their files cannot record.
 
 Used by :mod:`restorelab.weights` (the one module that reads weight files); kept apart so
 that module stays short.
@@ -9,14 +9,20 @@ files use). Two widely shared releases predate those names: EDSR-PyTorch's ``eds
 computes from ``rgb_mean`` instead) and the original ESRGAN repository's ``RRDB_ESRGAN_x4.pth``
 (``RRDB_trunk``, ``trunk_conv``, ``upconv1``, ``HRconv``). A state dict in one of those
 layouts is renamed here before loading; anything else is returned unchanged.
+
+A state dict records shapes, not every setting: SRVGGNetCompact's upsampled skip, EDSR's and
+SwinIR's input range and mean shift change the output and no weight. A file without a stored
+config whose weights fit one of those networks is taken to be its release, and the settings
+that release was trained with are returned by :func:`implied_settings`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from typing import Any
 
-from torch import Tensor
+from torch import Tensor, nn
 
 Rules = list[tuple[str, str]]
 
@@ -91,3 +97,88 @@ def to_our_layout(state: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], str |
         if detect(state):
             return convert(state), name
     return dict(state), None
+
+
+# ------------------------------------------------ settings the weights cannot record
+#: The DIV2K RGB mean that BasicSR's EDSR, EDSR-PyTorch and SwinIR's releases subtract.
+DIV2K_RGB_MEAN = [0.4488, 0.4371, 0.4040]
+#: EDSR residual scaling by (width, blocks): the baseline has none, the full model 0.1
+#: (Lim et al. 2017, section 3.2; BasicSR's EDSR_M/L and EDSR-PyTorch's edsr_baseline/edsr).
+EDSR_RES_SCALE = {(64, 16): 1.0, (256, 32): 0.1}
+
+Settings = dict[str, Any]
+
+
+def _mean(net: nn.Module) -> list[float]:
+    return [float(v) for v in net.get_buffer("mean").flatten().tolist()]
+
+
+def _res_scale(net: nn.Module) -> float | None:
+    """The residual scaling of the network's blocks (all blocks share it)."""
+    for module in net.modules():
+        value: Any = getattr(module, "res_scale", None)
+        if value is not None:
+            return float(value)
+    return None
+
+
+def _activation(net: nn.Module) -> str:
+    kinds = {nn.PReLU: "prelu", nn.LeakyReLU: "leakyrelu", nn.ReLU: "relu"}
+    return next(kinds[type(m)] for m in net.modules() if type(m) in kinds)
+
+
+#: Per architecture: the settings that change its output without changing a key or a shape
+#: of its state dict, each read from a built network. Weights that fit a network may still
+#: have been trained with other values of these.
+SETTINGS_NOT_IN_WEIGHTS: dict[str, dict[str, Callable[[nn.Module], Any]]] = {
+    "SRVGGNetCompact": {
+        "upsample_skip": lambda net: net.upsample_skip,
+        "act_type": _activation,  # relu vs leakyrelu: neither has weights
+    },
+    "EDSR": {"img_range": lambda net: net.img_range, "rgb_mean": _mean, "res_scale": _res_scale},
+    "RCAN": {"img_range": lambda net: net.img_range, "rgb_mean": _mean, "res_scale": _res_scale},
+    "SwinIR": {"img_range": lambda net: net.img_range, "rgb_mean": _mean},
+}
+
+
+def network_settings(net: nn.Module) -> Settings:
+    """The values of ``net``'s settings that its state dict does not record."""
+    readers = SETTINGS_NOT_IN_WEIGHTS.get(type(net).__name__, {})
+    return {name: read(net) for name, read in readers.items()}
+
+
+def _compact_release(state: Mapping[str, Tensor]) -> tuple[str, Settings]:
+    return "Real-ESRGAN SRVGGNetCompact (realesr-general-x4v3 / realesr-animevideov3)", {
+        "upsample_skip": "nearest"  # Real-ESRGAN adds the nearest-upsampled input
+    }
+
+
+def _edsr_release(state: Mapping[str, Tensor]) -> tuple[str, Settings]:
+    settings: Settings = {"img_range": 255.0, "rgb_mean": DIV2K_RGB_MEAN}
+    width = int(state["conv_first.weight"].shape[0])
+    blocks = len({k.split(".")[1] for k in state if re.match(r"body\.\d+\.conv1\.", k)})
+    if (width, blocks) in EDSR_RES_SCALE:
+        settings["res_scale"] = EDSR_RES_SCALE[(width, blocks)]
+    return "EDSR (BasicSR / EDSR-PyTorch release)", settings
+
+
+def _swinir_release(state: Mapping[str, Tensor]) -> tuple[str, Settings]:
+    settings: Settings = {"img_range": 1.0}
+    if int(state["conv_first.weight"].shape[1]) == 3:  # the grayscale releases shift by 0
+        settings["rgb_mean"] = DIV2K_RGB_MEAN
+    return "SwinIR (official release)", settings
+
+
+#: Per architecture: the release a file without a stored config is taken to be (its keys and
+#: shapes fit the network), and the settings that release was trained with.
+RELEASES: dict[str, Callable[[Mapping[str, Tensor]], tuple[str, Settings]]] = {
+    "SRVGGNetCompact": _compact_release,
+    "EDSR": _edsr_release,
+    "SwinIR": _swinir_release,
+}
+
+
+def implied_settings(arch: str, state: Mapping[str, Tensor]) -> tuple[str, Settings] | None:
+    """The release name and settings of a config-less file whose weights fit an ``arch``."""
+    release = RELEASES.get(arch)
+    return None if release is None else release(state)
