@@ -297,3 +297,16 @@ def test_edsr_releases_imply_their_residual_scaling(
         state = EDSR(num_feat=width, num_block=blocks, scale=4).state_dict()
     found = implied_settings("EDSR", state)
     assert found is not None and found[1]["res_scale"] == res_scale
+
+
+def test_checking_a_stored_config_leaves_the_training_seed_alone(tmp_path: Path) -> None:
+    """The stored config is built to read its settings; the discriminator drawn next is not
+    to change because of it."""
+    path = tmp_path / "g.ckpt"
+    save_checkpoint(path, TINY_COMPACT)
+    draws = []
+    for config in (dict(TINY_COMPACT), {**TINY_COMPACT, "pretrained": str(path)}):
+        torch.manual_seed(0)
+        build_generator(config)
+        draws.append(torch.rand(4))
+    assert torch.equal(draws[0], draws[1])
