@@ -18,10 +18,12 @@ from torch import Tensor, nn
 from restorelab.errors import ConfigError
 
 __all__ = [
+    "CHOOSE_PER",
     "DegradationError",
     "Stage",
     "apply_selected",
     "check_choices",
+    "check_choose_per",
     "check_odd",
     "check_prob",
     "check_range",
@@ -152,6 +154,19 @@ def check_odd(owner: str, name: str, value: int, minimum: int = 1) -> int:
     return value
 
 
+#: How a stage's random choice is drawn: once for each sample, or once for the whole batch.
+CHOOSE_PER = ("sample", "batch")
+
+
+def check_choose_per(owner: str, value: str) -> str:
+    """Return ``value`` after checking it is one of :data:`CHOOSE_PER` (``choose_per`` key)."""
+    if value not in CHOOSE_PER:
+        raise DegradationError(
+            f"{owner}: `choose_per` must be one of {', '.join(CHOOSE_PER)}, got {value!r}."
+        )
+    return str(value)
+
+
 def check_choices(owner: str, name: str, value: Sequence[str], known: Sequence[str]) -> list[str]:
     """Return ``value`` as a non-empty list of names after checking each is one of ``known``."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
@@ -211,17 +226,27 @@ def uniform(
 
 
 def select_samples(
-    batch: int, prob: float, generator: torch.Generator, device: torch.device
+    batch: int,
+    prob: float,
+    generator: torch.Generator,
+    device: torch.device,
+    choose_per: str = "sample",
 ) -> Tensor | None:
-    """Flip one coin per sample and return the indices of the samples to degrade.
+    """Flip one coin per sample (or one for the batch) and return the indices to degrade.
 
-    Returns ``None`` when every sample is selected (``prob == 1``), which lets the caller skip the
-    indexing; otherwise a 1-D ``long`` tensor of indices, possibly empty. Finding the indices reads
-    the coin flips back to the host; that is the price of not computing skipped samples.
+    Returns ``None`` when every sample is selected (``prob == 1``, or the batch's coin says
+    yes), which lets the caller skip the indexing; otherwise a 1-D ``long`` tensor of indices,
+    possibly empty. Finding the indices reads the coin flips back to the host; that is the price
+    of not computing skipped samples. ``choose_per="batch"`` is Real-ESRGAN's way for its second
+    blur (``second_blur_prob``): the whole batch is blurred or none of it.
     """
     if prob >= 1.0:
         return None
     if prob <= 0.0:
+        return torch.empty(0, dtype=torch.long, device=device)
+    if choose_per == "batch":
+        if bool(torch.rand(1, generator=generator, device=device) < prob):
+            return None
         return torch.empty(0, dtype=torch.long, device=device)
     flips = torch.rand(batch, generator=generator, device=device) < prob
     return flips.nonzero().squeeze(1)

@@ -12,6 +12,7 @@ from restorelab.degradations.base import (
     DegradationError,
     Stage,
     apply_selected,
+    check_choose_per,
     check_kernel_fits,
     check_prob,
     check_range,
@@ -77,6 +78,7 @@ class GaussianBlur(Stage):
         kernel_size: odd side of the square kernel.
         sigma: ``[low, high]`` range of the standard deviation in pixels, ``low > 0``.
         prob: probability that a sample is blurred.
+        choose_per: ``"sample"`` (a coin per sample) or ``"batch"`` (one for the batch).
 
     Shape:
         - Input: :math:`(B, C, H, W)`
@@ -93,11 +95,13 @@ class GaussianBlur(Stage):
         kernel_size: int = 21,
         sigma: Sequence[float] = (0.2, 3.0),
         prob: float = 1.0,
+        choose_per: str = "sample",
     ) -> None:
         super().__init__()
         self.kernel_size = _check_kernel_size(kernel_size)
         self.sigma = check_range("GaussianBlur", "sigma", sigma, minimum=0.0, strict_minimum=True)
         self.prob = check_prob("GaussianBlur", "prob", prob)
+        self.choose_per = check_choose_per("GaussianBlur", choose_per)
 
     def check_input_size(self, height: int, width: int) -> tuple[int, int]:
         """Fail at start-up when the kernel is larger than the images this stage will see."""
@@ -106,10 +110,13 @@ class GaussianBlur(Stage):
     def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
         batch = x.shape[0]
         sigma = uniform(batch, self.sigma, generator, x.device)
-        index = select_samples(batch, self.prob, generator, x.device)
+        index = select_samples(batch, self.prob, generator, x.device, self.choose_per)
         return apply_selected(
             x, index, lambda images, s: gaussian_blur(images, s, self.kernel_size), sigma
         )
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, sigma={list(self.sigma)}, prob={self.prob}"
+        return (
+            f"kernel_size={self.kernel_size}, sigma={list(self.sigma)}, prob={self.prob}, "
+            f"choose_per={self.choose_per}"
+        )

@@ -12,6 +12,7 @@ from restorelab.degradations.base import (
     DegradationError,
     Stage,
     apply_selected,
+    check_choose_per,
     check_prob,
     check_range,
     select_samples,
@@ -69,6 +70,7 @@ class JPEG(Stage):
     Args:
         quality: ``[low, high]`` range of the JPEG quality, within :math:`[0, 100]`.
         prob: probability that a sample is compressed.
+        choose_per: ``"sample"`` (a coin per sample) or ``"batch"`` (one for the batch).
 
     Shape:
         - Input: :math:`(B, 3, H, W)` or :math:`(B, 1, H, W)`
@@ -80,16 +82,22 @@ class JPEG(Stage):
         torch.Size([2, 3, 24, 24])
     """
 
-    def __init__(self, quality: Sequence[float] = (30, 95), prob: float = 1.0) -> None:
+    def __init__(
+        self,
+        quality: Sequence[float] = (30, 95),
+        prob: float = 1.0,
+        choose_per: str = "sample",
+    ) -> None:
         super().__init__()
         self.quality = check_range("JPEG", "quality", quality, minimum=0.0, maximum=100.0)
         self.prob = check_prob("JPEG", "prob", prob)
+        self.choose_per = check_choose_per("JPEG", choose_per)
 
     def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
         batch = x.shape[0]
         quality = uniform(batch, self.quality, generator, x.device)
-        index = select_samples(batch, self.prob, generator, x.device)
+        index = select_samples(batch, self.prob, generator, x.device, self.choose_per)
         return apply_selected(x, index, jpeg_compress, quality)
 
     def extra_repr(self) -> str:
-        return f"quality={list(self.quality)}, prob={self.prob}"
+        return f"quality={list(self.quality)}, prob={self.prob}, choose_per={self.choose_per}"

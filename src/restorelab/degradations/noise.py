@@ -10,6 +10,7 @@ from torch import Tensor
 from restorelab.degradations.base import (
     Stage,
     apply_selected,
+    check_choose_per,
     check_prob,
     check_range,
     select_samples,
@@ -67,6 +68,7 @@ class GaussianNoise(Stage):
         sigma: ``[low, high]`` range of the noise standard deviation in 0..255 units.
         gray_prob: probability that a sample gets grey (channel-shared) noise.
         prob: probability that a sample gets noise at all.
+        choose_per: ``"sample"`` (a coin per sample) or ``"batch"`` (one for the batch).
 
     Shape:
         - Input: :math:`(B, C, H, W)`
@@ -83,20 +85,25 @@ class GaussianNoise(Stage):
         sigma: Sequence[float] = (1.0, 30.0),
         gray_prob: float = 0.4,
         prob: float = 1.0,
+        choose_per: str = "sample",
     ) -> None:
         super().__init__()
         self.sigma = check_range("GaussianNoise", "sigma", sigma, minimum=0.0)
         self.gray_prob = check_prob("GaussianNoise", "gray_prob", gray_prob)
         self.prob = check_prob("GaussianNoise", "prob", prob)
+        self.choose_per = check_choose_per("GaussianNoise", choose_per)
 
     def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
         batch = x.shape[0]
         sigma = uniform(batch, self.sigma, generator, x.device)
         gray = torch.rand(batch, generator=generator, device=x.device) < self.gray_prob
-        index = select_samples(batch, self.prob, generator, x.device)
+        index = select_samples(batch, self.prob, generator, x.device, self.choose_per)
         return apply_selected(
             x, index, lambda images, s, g: gaussian_noise(images, s, g, generator), sigma, gray
         )
 
     def extra_repr(self) -> str:
-        return f"sigma={list(self.sigma)}, gray_prob={self.gray_prob}, prob={self.prob}"
+        return (
+            f"sigma={list(self.sigma)}, gray_prob={self.gray_prob}, prob={self.prob}, "
+            f"choose_per={self.choose_per}"
+        )

@@ -13,6 +13,7 @@ from torch.utils.data import get_worker_info
 from restorelab.degradations.base import DegradationError, Stage, prefixed
 from restorelab.degradations.build import build_stage
 from restorelab.degradations.context import using_gt_size
+from restorelab.degradations.pool import PairPool
 
 __all__ = ["Degradation"]
 
@@ -46,6 +47,8 @@ class Degradation(nn.Module):
             off with ``degradation.stages.<name>=null``.
         seed: seed of the training stream; see :meth:`reseed`.
         quantize: round the output to multiples of 1/255.
+        pool_size: pairs kept in the training-pair pool (Real-ESRGAN's ``queue_size``, 180);
+            0 switches it off. Only :meth:`pairs` on the training stream uses it.
 
     Shape:
         - gt: :math:`(B, C, H, W)`, float in :math:`[0, 1]`
@@ -65,6 +68,7 @@ class Degradation(nn.Module):
         stages: Mapping[str, Stage | None],
         seed: int = 0,
         quantize: bool = True,
+        pool_size: int = 0,
     ) -> None:
         super().__init__()
         if not isinstance(stages, Mapping):
@@ -84,6 +88,12 @@ class Degradation(nn.Module):
         self.stages = nn.ModuleDict(kept)
         self.seed = _check_seed(seed)
         self.quantize = bool(quantize)
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 0:
+            raise DegradationError(
+                f"Degradation: `pool_size` must be an integer >= 0, got {pool_size!r}."
+            )
+        self.pool_size = pool_size
+        self.pool = PairPool(pool_size) if pool_size else None
         self._generator: torch.Generator | None = None
         self._worker: int | None = None
 
@@ -157,6 +167,22 @@ class Degradation(nn.Module):
                 lq = torch.round(lq * 255.0) / 255.0
         return lq
 
+    def pairs(
+        self, gt: Tensor, seeds: Sequence[int] | Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``(gt, lq)`` for training: :meth:`forward`, then the training-pair pool if configured.
+
+        With a pool on the training stream (``seeds=None``), the returned pairs are random earlier
+        pairs once the pool is full (see :class:`~restorelab.degradations.pool.PairPool`), so the
+        caller must use the returned ``gt`` too. With ``seeds`` (validation) or no pool, ``gt`` is
+        returned as given.
+        """
+        lq = self(gt, seeds)
+        if self.pool is None or seeds is not None:
+            return gt, lq
+        with torch.no_grad():
+            return self.pool(gt, lq, self._training_generator(gt.device))
+
     def _degrade(self, x: Tensor, generator: torch.Generator) -> Tensor:
         with using_gt_size(x.shape[-2], x.shape[-1]):
             for stage in self.stages.values():
@@ -179,7 +205,8 @@ class Degradation(nn.Module):
         return self._generator
 
     def extra_repr(self) -> str:
-        return f"seed={self.seed}, quantize={self.quantize}, scale={self.scale}"
+        pool = f", pool_size={self.pool_size}" if self.pool_size else ""
+        return f"seed={self.seed}, quantize={self.quantize}, scale={self.scale}{pool}"
 
 
 def _autocast_off(device_type: str) -> contextlib.AbstractContextManager[object]:

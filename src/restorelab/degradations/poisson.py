@@ -10,6 +10,7 @@ from torch import Tensor
 from restorelab.degradations.base import (
     DegradationError,
     Stage,
+    check_choose_per,
     check_prob,
     check_range,
     select_samples,
@@ -76,10 +77,12 @@ def poisson_noise(
 class RandomNoise(Stage):
     r"""Add Gaussian noise or Poisson noise (chosen per sample), in colour or grey.
 
-    Per sample: with probability ``gaussian_prob`` Gaussian noise of level ``sigma`` (0..255
-    units), otherwise Poisson noise of scale ``poisson_scale``; with probability ``gray_prob`` the
-    noise is shared by all channels. BasicSR picks the noise type once per batch; per sample gives
-    every batch both kinds. Samples whose ``prob`` coin says skip are not computed.
+    With probability ``gaussian_prob`` Gaussian noise of level ``sigma`` (0..255 units), otherwise
+    Poisson noise of scale ``poisson_scale``; with probability ``gray_prob`` (per sample) the
+    noise is shared by all channels. ``choose_per`` says whether the Gaussian-or-Poisson choice
+    (and the ``prob`` coin) is drawn once per batch, as Real-ESRGAN does (``degradation=
+    realesrgan`` sets it), or per sample, which gives every batch both kinds. Levels are drawn
+    per sample either way. Samples whose ``prob`` coin says skip are not computed.
 
     Defaults: Real-ESRGAN's first-order noise (``gaussian_noise_prob 0.5``, ``noise_range
     [1, 30]``, ``poisson_scale_range [0.05, 3]``, ``gray_noise_prob 0.4``).
@@ -91,6 +94,7 @@ class RandomNoise(Stage):
         gray_prob: probability of grey noise.
         levels: photon count of a white pixel for Poisson noise.
         prob: probability that a sample gets noise at all.
+        choose_per: ``"sample"`` or ``"batch"``: how the noise kind and ``prob`` are drawn.
 
     Shape:
         - Input: :math:`(B, C, H, W)`
@@ -105,6 +109,7 @@ class RandomNoise(Stage):
         gray_prob: float = 0.4,
         levels: int = 256,
         prob: float = 1.0,
+        choose_per: str = "sample",
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -116,14 +121,17 @@ class RandomNoise(Stage):
             raise DegradationError(f"{owner}: `levels` must be a positive integer, got {levels!r}.")
         self.levels = levels
         self.prob = check_prob(owner, "prob", prob)
+        self.choose_per = check_choose_per(owner, choose_per)
 
     def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
         batch, device = x.shape[0], x.device
-        is_gaussian = torch.rand(batch, generator=generator, device=device) < self.gaussian_prob
+        coins = 1 if self.choose_per == "batch" else batch
+        is_gaussian = torch.rand(coins, generator=generator, device=device) < self.gaussian_prob
+        is_gaussian = is_gaussian.expand(batch)
         sigma = uniform(batch, self.sigma, generator, device)
         scale = uniform(batch, self.poisson_scale, generator, device)
         gray = torch.rand(batch, generator=generator, device=device) < self.gray_prob
-        index = select_samples(batch, self.prob, generator, device)
+        index = select_samples(batch, self.prob, generator, device, self.choose_per)
         chosen = torch.zeros(batch, dtype=torch.bool, device=device)
         if index is None:
             chosen[:] = True
@@ -154,5 +162,5 @@ class RandomNoise(Stage):
         return (
             f"gaussian_prob={self.gaussian_prob}, sigma={list(self.sigma)}, "
             f"poisson_scale={list(self.poisson_scale)}, gray_prob={self.gray_prob}, "
-            f"prob={self.prob}"
+            f"prob={self.prob}, choose_per={self.choose_per}"
         )

@@ -14,6 +14,7 @@ from restorelab.degradations.base import (
     DegradationError,
     Stage,
     check_choices,
+    check_choose_per,
     check_kernel_fits,
     check_odd,
     check_prob,
@@ -112,6 +113,9 @@ class RandomBlur(Stage):
         sinc_omega_small: cutoff range for smaller supports (a narrow sinc needs a high cutoff).
         sinc_small_size: support below which ``sinc_omega_small`` is used.
         prob: probability that a sample is blurred at all.
+        choose_per: ``"sample"`` (a coin per sample) or ``"batch"`` (one coin: the whole batch
+            or none of it, Real-ESRGAN's ``second_blur_prob``). Kernels are drawn per sample
+            either way.
 
     Shape:
         - Input: :math:`(B, C, H, W)`
@@ -140,6 +144,7 @@ class RandomBlur(Stage):
         sinc_omega_small: Sequence[float] = (math.pi / 3, math.pi),
         sinc_small_size: int = 13,
         prob: float = 1.0,
+        choose_per: str = "sample",
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -186,6 +191,7 @@ class RandomBlur(Stage):
         )
         self.sinc_small_size = check_odd(owner, "sinc_small_size", sinc_small_size)
         self.prob = check_prob(owner, "prob", prob)
+        self.choose_per = check_choose_per(owner, choose_per)
 
     def check_input_size(self, height: int, width: int) -> tuple[int, int]:
         """Fail at start-up when the kernel cannot fit the images this stage will see."""
@@ -260,7 +266,7 @@ class RandomBlur(Stage):
     def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
         batch = x.shape[0]
         kernels, separable, profile = self.draw_kernels(batch, generator, x.device)
-        index = select_samples(batch, self.prob, generator, x.device)
+        index = select_samples(batch, self.prob, generator, x.device, self.choose_per)
         chosen = torch.zeros(batch, dtype=torch.bool, device=x.device)
         if index is None:
             chosen[:] = True
@@ -271,7 +277,7 @@ class RandomBlur(Stage):
     def extra_repr(self) -> str:
         return (
             f"kernel_size={self.kernel_size}, kernel_list={self.kernel_list}, "
-            f"sinc_prob={self.sinc_prob}, prob={self.prob}"
+            f"sinc_prob={self.sinc_prob}, prob={self.prob}, choose_per={self.choose_per}"
         )
 
 
@@ -326,6 +332,8 @@ class SincFilter(Stage):
         size_range: ``[low, high]`` odd support sizes.
         omega: ``[low, high]`` cutoff in radians per pixel, within :math:`(0, \pi]`.
         prob: probability that a sample is filtered.
+        choose_per: ``"sample"`` (Real-ESRGAN: a sinc or a pulse kernel per image) or
+            ``"batch"``.
 
     Shape:
         - Input: :math:`(B, C, H, W)`
@@ -338,6 +346,7 @@ class SincFilter(Stage):
         size_range: Sequence[int] = (7, 21),
         omega: Sequence[float] = (math.pi / 3, math.pi),
         prob: float = 0.8,
+        choose_per: str = "sample",
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -353,6 +362,7 @@ class SincFilter(Stage):
             owner, "omega", omega, minimum=0.0, maximum=math.pi + 1e-4, strict_minimum=True
         )
         self.prob = check_prob(owner, "prob", prob)
+        self.choose_per = check_choose_per(owner, choose_per)
 
     def check_input_size(self, height: int, width: int) -> tuple[int, int]:
         """Fail at start-up when the kernel cannot fit the images this stage will see."""
@@ -364,7 +374,7 @@ class SincFilter(Stage):
         batch = x.shape[0]
         size = random_odd_sizes(batch, self.size_range, generator, x.device)
         omega = uniform(batch, self.omega, generator, x.device)
-        index = select_samples(batch, self.prob, generator, x.device)
+        index = select_samples(batch, self.prob, generator, x.device, self.choose_per)
         chosen = torch.zeros(batch, dtype=torch.bool, device=x.device)
         if index is None:
             chosen[:] = True
@@ -378,5 +388,6 @@ class SincFilter(Stage):
     def extra_repr(self) -> str:
         return (
             f"kernel_size={self.kernel_size}, size_range={list(self.size_range)}, "
-            f"omega={[round(w, 4) for w in self.omega]}, prob={self.prob}"
+            f"omega={[round(w, 4) for w in self.omega]}, prob={self.prob}, "
+            f"choose_per={self.choose_per}"
         )

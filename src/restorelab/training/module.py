@@ -179,7 +179,8 @@ class RestorationModule(L.LightningModule):
             if self.degradation is None:
                 raise ConfigError("the data has no lq images and no degradation is configured")
             seeds = batch.get("seed")
-            batch["lq"] = self.degradation(
+            # pairs(): with a training-pair pool (degradation.pool_size) gt is swapped too
+            batch["gt"], batch["lq"] = self.degradation.pairs(
                 gt, seeds=None if seeds is None else [int(s) for s in seeds]
             )
         return batch
