@@ -15,7 +15,7 @@ import struct
 import subprocess
 import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -483,3 +483,225 @@ def save_refine_checkpoint(path: Path, seed: int = 0) -> nn.Module:
     state = {f"generator.{k}": v for k, v in generator.state_dict().items()}
     torch.save({"state_dict": state, "restorelab": meta}, path)
     return generator.eval()
+
+
+# ------------------------------------------------------------------- fuzzing the image readers
+#: Set to replay a fuzz run: its seed is printed and named in the test's assertions.
+FUZZ_SEED_ENV = "RESTORELAB_FUZZ_SEED"
+#: Per-call bound of a fuzzed read (seconds): a small input that takes longer counts as a hang.
+FUZZ_CALL_LIMIT_S = 10.0
+#: Magic numbers put before random bytes, so the decoders get past "unknown format".
+FUZZ_MAGICS = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff\xe0",
+    b"GIF89a",
+    b"RIFF\x00\x10\x00\x00WEBPVP8 ",
+    b"II*\x00",
+    b"MM\x00*",
+    b"BM",
+    b"P6\n24 20\n255\n",
+    b"P5\n24 20\n65535\n",
+)
+
+
+def fuzz_seed() -> int:
+    """``$RESTORELAB_FUZZ_SEED`` when set, else a fresh one; printed either way."""
+    value = os.environ.get(FUZZ_SEED_ENV)
+    seed = int(value) if value else int.from_bytes(os.urandom(4), "big")
+    print(f"fuzz seed: {FUZZ_SEED_ENV}={seed}")
+    return seed
+
+
+def _valid_encodings() -> dict[str, bytes]:
+    """Small valid files of every format and mode the readers meet, as bytes."""
+    import png as pypng
+    import tifffile
+    from PIL import Image, ImageCms
+
+    rgb = gradient_image(20, 24)
+    deep = gradient_image(20, 24, 3, np.uint16)
+    out: dict[str, bytes] = {}
+
+    def pil(name: str, img: Any, fmt: str, **options: Any) -> None:
+        buffer = io.BytesIO()
+        img.save(buffer, format=fmt, **options)
+        out[name] = buffer.getvalue()
+
+    pil("rgb.png", Image.fromarray(rgb), "PNG")
+    pil("rgba.png", Image.fromarray(np.dstack([rgb, rgb[:, :, 0]])), "PNG")
+    pil("gray16.png", Image.fromarray(deep[:, :, 0]), "PNG")
+    pil("palette.png", Image.fromarray(rgb).quantize(8), "PNG", transparency=0)
+    pil("rgb.jpg", Image.fromarray(rgb), "JPEG", quality=90)
+    pil("progressive.jpg", Image.fromarray(rgb), "JPEG", progressive=True)
+    pil("cmyk.jpg", Image.fromarray(rgb).convert("CMYK"), "JPEG")
+    pil("gray.jpg", Image.fromarray(rgb[:, :, 0]), "JPEG")
+    pil("lossy.webp", Image.fromarray(rgb), "WEBP")
+    pil("lossless.webp", Image.fromarray(rgb), "WEBP", lossless=True)
+    pil("still.gif", Image.fromarray(rgb).quantize(16), "GIF")
+    pil("rgb.tif", Image.fromarray(rgb), "TIFF", compression="tiff_lzw")
+    pil("rgb.bmp", Image.fromarray(rgb), "BMP")
+    pil("rgb.ppm", Image.fromarray(rgb), "PPM")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotated, so the readers' EXIF paths run
+    exif[0x010F] = "restorelab"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    pil("exif.jpg", Image.fromarray(rgb), "JPEG", exif=exif.tobytes(), icc_profile=icc)
+    pil("exif.png", Image.fromarray(rgb), "PNG", exif=exif.tobytes(), icc_profile=icc)
+    buffer = io.BytesIO()
+    pypng.from_array(deep.reshape(20, 72), "RGB;16").write(buffer)
+    out["rgb16.png"] = buffer.getvalue()
+    ihdr_end = 8 + 25  # signature, then the IHDR chunk
+    extra = png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(icc)) + png_chunk(
+        b"eXIf", exif.tobytes()[6:]
+    )
+    out["rgb16_icc.png"] = out["rgb16.png"][:ihdr_end] + extra + out["rgb16.png"][ihdr_end:]
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, deep, photometric="rgb")
+    out["rgb16.tif"] = buffer.getvalue()
+    return out
+
+
+def _fix_png_crcs(data: bytes) -> bytes:
+    """Recompute every PNG chunk's CRC, so a mutation reaches the decoder past the CRC check."""
+    fixed, pos = bytearray(data[:8]), 8
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        end = pos + 8 + length
+        if end + 4 > len(data):
+            break
+        fixed += png_chunk(data[pos + 4 : pos + 8], data[pos + 8 : end])
+        pos = end + 4
+    return bytes(fixed + data[pos:])
+
+
+def _mutate(data: bytes, rng: Any) -> tuple[str, bytes]:
+    """One random corruption of ``data``, and its name."""
+    buf = bytearray(data)
+    kind = rng.choice(["flip", "overwrite", "truncate", "insert", "delete", "duplicate"])
+    at = rng.randrange(len(buf))
+    if kind == "flip":
+        for _ in range(rng.randint(1, 8)):
+            buf[rng.randrange(len(buf))] ^= 1 << rng.randrange(8)
+    elif kind == "overwrite":
+        span = rng.randint(1, 16)
+        buf[at : at + span] = rng.randbytes(len(buf[at : at + span]))
+    elif kind == "truncate":
+        del buf[at:]
+    elif kind == "insert":
+        buf[at:at] = rng.randbytes(rng.randint(1, 64))
+    elif kind == "delete":
+        del buf[at : at + rng.randint(1, 64)]
+    else:
+        span = rng.randint(1, 256)
+        buf[at:at] = buf[at : at + span]
+    return f"{kind}@{at}", bytes(buf)
+
+
+def fuzz_inputs(seed: int, count: int) -> Iterator[tuple[str, str, bytes]]:
+    """``count`` (name, extension, bytes): half random byte strings (most behind a format's
+    magic number), half corrupted valid files (PNGs often with their CRCs made right again)."""
+    import random
+
+    rng = random.Random(seed)
+    valid = _valid_encodings()
+    names = sorted(valid)
+    for i in range(count):
+        if i % 2 == 0:
+            tail = rng.randbytes(rng.randint(0, 4096))
+            magic = rng.choice(FUZZ_MAGICS) if rng.random() < 0.8 else b""
+            yield f"{i}:random({len(magic)}+{len(tail)})", ".png", magic + tail
+            continue
+        source = rng.choice(names)
+        what, data = _mutate(valid[source], rng)
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            if data:
+                more, data = _mutate(data, rng)
+                what += f"+{more}"
+        if source.endswith(".png") and rng.random() < 0.5:
+            data, what = _fix_png_crcs(data), what + "+crc"
+        yield f"{i}:{source}:{what}", Path(source).suffix, data
+
+
+def fuzz_main() -> None:
+    """Subprocess entry: ``fuzz_main READER SEED COUNT WORKDIR``; prints a JSON summary last.
+
+    READER: ``read_image`` (training), ``check_image`` (the data folders' start-up scan) or
+    ``read_photo`` (enhancement, with restorelab-enhance's default pixel limit).
+
+    Before each call the case's name goes to ``WORKDIR/current.txt``, so a hang or a crash of
+    the process leaves behind which input did it. A reader may return an image or raise
+    DataError (one line); anything else is recorded as a crash, with its input saved.
+    """
+    import json
+    import time
+    import warnings
+
+    from restorelab.errors import DataError
+
+    reader, seed, count, work = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
+    if reader == "read_image":
+        from restorelab.data.io import read_image as read
+    elif reader == "check_image":  # the start-up scan of data folders
+        from restorelab.data.scan import check_image
+
+        def read(path: Path) -> Any:
+            info = check_image(path)
+            assert info.width > 0 and info.height > 0, info
+            return np.zeros((1, 1), np.uint8)
+    else:
+        from restorelab.inference.enhancer import EnhanceSettings
+        from restorelab.inference.image_io import read_photo
+
+        limit = EnhanceSettings().max_pixels  # what restorelab-enhance reads with
+
+        def read(path: Path) -> Any:
+            return read_photo(path, limit).pixels
+
+    warnings.simplefilter("ignore")  # Pillow warns about odd files; only errors count here
+    summary: dict[str, Any] = {"ok": 0, "refused": 0, "crashes": [], "slowest": [0.0, ""]}
+    for n, (name, ext, data) in enumerate(fuzz_inputs(seed, count)):
+        path = work / f"case{ext}"
+        path.write_bytes(data)
+        (work / "current.txt").write_text(name)
+        start = time.perf_counter()
+        try:
+            pixels = read(path)
+            assert pixels.dtype in (np.uint8, np.uint16) and pixels.ndim in (2, 3), pixels.shape
+            summary["ok"] += 1
+        except DataError as e:
+            assert "\n" not in str(e) and str(path) in str(e), str(e)
+            summary["refused"] += 1
+        except Exception as e:  # anything else is the finding
+            (work / f"crash_{n}{ext}").write_bytes(data)
+            summary["crashes"].append(f"{name}: {type(e).__name__}: {str(e)[:200]}")
+        took = time.perf_counter() - start
+        if took > summary["slowest"][0]:
+            summary["slowest"] = [took, name]
+    print(json.dumps(summary))
+
+
+def run_fuzz(reader: str, seed: int, count: int, work: Path, timeout: float) -> dict[str, Any]:
+    """Run :func:`fuzz_main` in a subprocess; a hang (``timeout``) or a dead process fails,
+    naming the input it was reading."""
+    import json
+
+    work.mkdir(parents=True, exist_ok=True)
+    code = "from tests.helpers import fuzz_main; fuzz_main()"
+    args = [sys.executable, "-c", code, reader, str(seed), str(count), str(work)]
+    path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+    current = work / "current.txt"
+    try:
+        done = subprocess.run(
+            args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        raise AssertionError(
+            f"{reader} hung (> {timeout} s) on {current.read_text()} ({FUZZ_SEED_ENV}={seed})"
+        ) from None
+    last = current.read_text() if current.exists() else "?"
+    assert done.returncode == 0, (
+        f"{reader} died (exit {done.returncode}) on {last} ({FUZZ_SEED_ENV}={seed}): "
+        f"{done.stderr[-2000:]}"
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -22,7 +22,6 @@ import pytest
 import torch
 from PIL import Image
 
-import restorelab.inference.image_io as image_io
 from restorelab.commands.common import report_errors
 from restorelab.commands.enhance import main as enhance_main
 from restorelab.inference.enhancer import upscale_alpha
@@ -357,21 +356,22 @@ def test_enhance_refuses_an_unwritable_output_folder_at_once(
 def test_enhance_disk_full_mid_write_leaves_no_partial_file(
     ckpt: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
+    """The disk fills up while the first output is flushed (a full disk often surfaces at
+    fsync): that image is named, nothing half-written stays, the next one is written."""
     folder = tmp_path / "in"
     folder.mkdir()
     for name in ("a.png", "b.png"):
         Image.fromarray(gradient_image(12, 16)).save(folder / name)
-    real_write_png = image_io.write_png
+    real_fsync = os.fsync
     calls: list[int] = []
 
-    def fills_the_disk_once(f, *args: object, **kwargs: object) -> None:
-        calls.append(1)
-        if len(calls) > 1:
-            return real_write_png(f, *args, **kwargs)
-        f.write(b"\x89PNG\r\n\x1a\n half of an image")
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def fills_the_disk_once(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
 
-    monkeypatch.setattr(image_io, "write_png", fills_the_disk_once)
+    monkeypatch.setattr(os, "fsync", fills_the_disk_once)
     out = tmp_path / "out"
     code, err = _enhance([str(folder), "-o", str(out), "--ckpt", str(ckpt)], capsys)
     assert code == 1, err[-3000:]

@@ -183,3 +183,21 @@ def test_names_that_are_not_utf8_get_a_seed_and_load(tmp_path: Path) -> None:
     assert items[0]["seed"] == zlib.crc32("café photo ✓".encode()) & 0x7FFFFFFF
     assert items[1]["seed"] == zlib.crc32(b"caf\xe9 raw") & 0x7FFFFFFF
     assert items[1]["gt"].shape == (3, ODD_SIDE, ODD_SIDE)
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("TIFF", "pages.tif"), ("MPO", "camera.jpg")])
+def test_multi_image_files_are_their_first_image(fmt: str, name: str, tmp_path: Path) -> None:
+    """A multi-page TIFF or a multi-picture JPEG (MPO: cameras store a preview beside the
+    photo) is not an animation: its first image is the picture, read and scanned as such."""
+    first = gradient_image(ODD_SIDE, ODD_SIDE)
+    second = Image.fromarray(first[::-1].copy())
+    path = tmp_path / name
+    Image.fromarray(first).save(
+        path, format=fmt, save_all=True, append_images=[second], quality=100
+    )
+    with Image.open(path) as img:
+        assert img.format == fmt and img.n_frames == 2
+    out = read_image(path)
+    assert out.shape == first.shape
+    assert np.abs(out.astype(int) - first.astype(int)).mean() < 2  # the first, not the flipped
+    assert list_images(tmp_path, "data.train_dir") == [path]
