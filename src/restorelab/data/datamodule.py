@@ -9,6 +9,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from restorelab.data.cache import with_cache
+from restorelab.data.concat import ConcatSource
 from restorelab.data.datasets import ImageDataset, PatchDataset
 from restorelab.data.sampling import EpochSampler, ResumableDataLoader
 from restorelab.data.sharding import (
@@ -82,11 +84,14 @@ class RestorationDataModule(L.LightningDataModule):
         self.seed = seed
 
     def setup(self, stage: str) -> None:
-        """Decode the cached validation/test images now, in the main process.
+        """Decode the cached training/validation/test images now, in the main process.
 
         A corrupt file then fails here, before training starts, with its own one-line message
-        (in a DataLoader worker the error would come back wrapped in the worker's traceback).
+        (in a DataLoader worker the error would come back wrapped in the worker's traceback),
+        and the DataLoader's workers, started later, share the decoded training images.
         """
+        if stage == "fit" and self.train_source is not None:
+            self.train_source.preload()
         if stage in ("fit", "validate") and self.val_source is not None:
             self.val_source.preload()
         if stage == "test" and self.test_source is not None:
@@ -183,19 +188,37 @@ def _folder(path: str | Path | None, key: str, cache: bool = False) -> FolderSou
     return None if path in (None, "") else FolderSource(path, key, cache)  # type: ignore[arg-type]
 
 
+def _train_folders(paths: str | Sequence[str] | None, cache_mb: float) -> Source | None:
+    """One folder or several (``data.train_dir=[a,b]``) as one source, cached up to the cap."""
+    if paths in (None, ""):
+        return None
+    if isinstance(paths, str | Path):
+        source: Source = FolderSource(paths, "data.train_dir")
+    else:
+        if len(paths) == 0:  # type: ignore[arg-type]
+            raise ConfigError("data.train_dir is an empty list: name at least one folder")
+        source = ConcatSource(
+            [FolderSource(p, f"data.train_dir[{i}]") for i, p in enumerate(paths)]  # type: ignore[arg-type]
+        )
+    return with_cache(source, cache_mb)
+
+
 def folder_datamodule(
-    train_dir: str | None = None,
+    train_dir: str | Sequence[str] | None = None,
     val_dir: str | None = None,
     test_dir: str | None = None,
     cache_val: bool = True,
+    cache_train_mb: float = 0,
     **kwargs: object,
 ) -> RestorationDataModule:
     """Data module over folders of ground-truth images (lq synthesized by the degradation).
 
     Folders are scanned here, at start-up, so a missing or empty folder fails before training.
+    ``train_dir`` may list several folders (one training set); ``cache_train_mb`` keeps that
+    many MB of decoded training images in memory (:mod:`restorelab.data.cache`).
     """
     return RestorationDataModule(
-        train=_folder(train_dir, "data.train_dir"),
+        train=_train_folders(train_dir, cache_train_mb),
         val=_folder(val_dir, "data.val_dir", cache_val),
         test=_folder(test_dir, "data.test_dir", cache_val),
         **kwargs,  # type: ignore[arg-type]
@@ -209,9 +232,11 @@ def paired_datamodule(
     val_gt_dir: str | None = None,
     test_lq_dir: str | None = None,
     test_gt_dir: str | None = None,
+    cache_train_mb: float = 0,
     **kwargs: object,
 ) -> RestorationDataModule:
-    """Data module over paired lq/gt folders matched by file name."""
+    """Data module over paired lq/gt folders matched by file name; ``cache_train_mb`` as for
+    :func:`folder_datamodule`."""
 
     def pair(lq: str | None, gt: str | None, key: str) -> PairedSource | None:
         if lq in (None, "") and gt in (None, ""):
@@ -221,7 +246,7 @@ def paired_datamodule(
         return PairedSource(lq, gt, f"data.{key}")  # type: ignore[arg-type]
 
     return RestorationDataModule(
-        train=pair(train_lq_dir, train_gt_dir, "train"),
+        train=with_cache(pair(train_lq_dir, train_gt_dir, "train"), cache_train_mb),
         val=pair(val_lq_dir, val_gt_dir, "val"),
         test=pair(test_lq_dir, test_gt_dir, "test"),
         **kwargs,  # type: ignore[arg-type]
