@@ -705,3 +705,78 @@ def run_fuzz(reader: str, seed: int, count: int, work: Path, timeout: float) -> 
         f"{done.stderr[-2000:]}"
     )
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+#: Set to replay a failed randomized test: its seed is printed and named in its assertions.
+TEST_SEED_ENV = "RESTORELAB_TEST_SEED"
+
+
+def replayable_seed() -> int:
+    """A seed for a test's random choices: ``$RESTORELAB_TEST_SEED`` when set, else from the clock.
+
+    Printed (``RESTORELAB_TEST_SEED=<n>``; pytest shows it with a failure), so a failing draw
+    can be replayed with ``RESTORELAB_TEST_SEED=<n> pytest ...``.
+    """
+    import time
+
+    value = os.environ.get(TEST_SEED_ENV)
+    seed = int(value) if value else time.time_ns() % 2**32
+    print(f"{TEST_SEED_ENV}={seed}")
+    return seed
+
+
+class KillInValidation(L.Callback):
+    """SIGKILL this process inside the first validation at or after training step ``step``.
+
+    It dies after the first validation batch, before the validation ends: no metric is logged
+    and no checkpoint of that validation is written (the final validation after ``fit`` too).
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = int(step)
+
+    def on_validation_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any
+    ) -> None:
+        if not trainer.sanity_checking and trainer.global_step >= self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillInCheckpointWrite(L.Callback):
+    """SIGKILL this process halfway through the first checkpoint write at or after ``step``.
+
+    The trainer's own checkpoint IO (restorelab's atomic writer) runs unchanged; only the
+    ``torch.save`` inside it is swapped, for that one write, for one that writes half of the
+    checkpoint's bytes into the writer's file, flushes them to disk and dies: what a pre-empted
+    job or a node loss in the middle of a write leaves behind.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = int(step)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        checkpoint_io = trainer.strategy.checkpoint_io
+        save_checkpoint = checkpoint_io.save_checkpoint
+
+        def dying_save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+            import io
+
+            buffer = io.BytesIO()
+            torch_save(obj, buffer, *args, **kwargs)
+            data = buffer.getvalue()
+            f.write(data[: len(data) // 2])
+            f.flush()
+            os.fsync(f.fileno())
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        torch_save = torch.save
+
+        def save(checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+            if trainer.global_step >= self.step:
+                torch.save = dying_save  # the process dies inside this write
+            save_checkpoint(checkpoint, path, storage_options)
+
+        checkpoint_io.save_checkpoint = save  # type: ignore[method-assign]
+
+
+# ------------------------------------------------------------------- fuzzing the image readers

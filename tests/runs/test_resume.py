@@ -1,7 +1,9 @@
 """Resume: a run killed with SIGKILL and resumed ends bit-identical to an uninterrupted one.
 
 Training runs in subprocesses through the real CLI (``python -m restorelab.commands.train``),
-which is what a user or a SLURM requeue does; the kill is a real SIGKILL at a random step.
+which is what a user or a SLURM requeue does; the kill is a real SIGKILL at a step drawn anew
+on every run (printed; ``RESTORELAB_TEST_SEED=<n>`` replays a draw), at the end of a training
+step, inside a validation or halfway through a checkpoint write.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from restorelab.data.sampling import ResumableDataLoader
 from restorelab.data.sources import Sample, Source
 from restorelab.degradations import Degradation, GaussianNoise
 from restorelab.errors import ConfigError
-from restorelab.runs.resume import resolve_run_dir, resume_argv
+from restorelab.runs.resume import remove_cut_writes, resolve_run_dir, resume_argv
 from restorelab.runs.wandb_offline import find_run_files, iter_records
 from restorelab.training.callbacks.resume_state import capture_global_rng, restore_global_rng
 from restorelab.training.fit import train
 from restorelab.weights import load_checkpoint
-from tests.helpers import COMMON, TINY, ok, train_cli
+from tests.helpers import COMMON, TINY, ok, replayable_seed, train_cli
 from tests.helpers import RESUME_STEPS as MAX_STEPS
 
 
@@ -42,59 +44,101 @@ def wandb_run_ids(run: Path) -> list[str]:
     return ids
 
 
+#: The kill tests' runs: every CSV row is written as soon as it is logged, so the log of a
+#: resumed run can be compared byte for byte with the uninterrupted run's.
+KILL_RUN = [*COMMON, "+logger.csv.flush_logs_every_n_steps=1"]
+#: Where a run is killed: the test-only callback, and the steps it may be drawn at.
+KILL_POINTS = {
+    # at the end of a training step, before that step's checkpoints: 3..MAX_STEPS puts the last
+    # checkpoint anywhere from step 2 (inside the first epoch of 3 batches) to step 8
+    "step": ("tests.helpers.KillAtStep", list(range(3, MAX_STEPS + 1))),
+    # inside the validation after step 4 or 8, or the final one after fit
+    "validation": ("tests.helpers.KillInValidation", [4, 8, MAX_STEPS]),
+    # halfway through writing the first checkpoint at or after the step
+    "checkpoint": ("tests.helpers.KillInCheckpointWrite", list(range(3, MAX_STEPS + 1))),
+}
+
+
+def checkpoint_before_kill(where: str, step: int) -> int:
+    """The step of the ``last.ckpt`` a run killed at ``where``/``step`` leaves behind.
+
+    ``last.ckpt`` is written every 2 steps (COMMON) and after each validation, and a step's own
+    checkpoint replaces the previous one only once no validation of it can be cut short (see
+    ``PeriodicCheckpoint``). So a kill at the end of step k (before that step's write), in the
+    write at or after step k, or in the validation after step k, leaves the one before k; a
+    kill in the final validation after ``fit`` leaves the last step's.
+    """
+    if where == "validation" and step == MAX_STEPS:
+        return MAX_STEPS
+    return 2 * ((step - 1) // 2)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run the killed-and-resumed runs must end identical to, trained once per module."""
+    root = tmp_path_factory.mktemp("uninterrupted")
+    ok(train_cli([*KILL_RUN, "logger=csv", f"hydra.run.dir={root / 'full'}"], root / "other"))
+    return root / "full"
+
+
 @pytest.mark.slow
-def test_sigkill_at_a_random_step_then_resume_is_bit_identical(tmp_path: Path) -> None:
-    # seeded, so the same "random" step every time; 3..6 puts the last checkpoint before the
-    # kill at step 2 or 4, inside an epoch of 3 batches (the hard case: the resumed run must
-    # continue at the next batch of that epoch, not restart it)
-    kill_step = random.Random(0).randint(3, 6)
-    full = tmp_path / "full"
-    ok(train_cli([*COMMON, "logger=csv", f"hydra.run.dir={full}"], tmp_path / "elsewhere"))
+@pytest.mark.parametrize("where", list(KILL_POINTS))
+def test_sigkill_then_resume_is_bit_identical(
+    where: str, uninterrupted: Path, tmp_path: Path
+) -> None:
+    # a new draw each run, printed and in every message: RESTORELAB_TEST_SEED=<n> replays it
+    seed = replayable_seed()
+    callback, steps = KILL_POINTS[where]
+    kill_step = random.Random(f"{seed}:{where}").choice(steps)
+    replay = f"killed in {where} at step {kill_step} (RESTORELAB_TEST_SEED={seed})"
+    print(replay)
 
     outputs = tmp_path / "outputs"
     killed = train_cli(
-        [
-            *COMMON,
-            "+callbacks.kill._target_=tests.helpers.KillAtStep",
-            f"+callbacks.kill.step={kill_step}",
-        ],
+        [*KILL_RUN, f"+callbacks.kill._target_={callback}", f"+callbacks.kill.step={kill_step}"],
         outputs,
     )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert killed.returncode == -signal.SIGKILL, f"{replay}\n{killed.stderr[-3000:]}"
     (run,) = (outputs / "train" / "runs").iterdir()
     step_at_kill = load_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"]
-    assert 0 < step_at_kill < kill_step and step_at_kill % 3 != 0  # mid-epoch
-    assert not (run / "metrics.json").exists()
+    assert step_at_kill == checkpoint_before_kill(where, kill_step), replay
+    assert not (run / "metrics.json").exists(), replay
+    if where == "checkpoint":  # the write cut short is a temporary file, last.ckpt intact
+        assert list((run / "checkpoints").glob(".*last.ckpt*.tmp")), replay
 
-    resumed = ok(train_cli(["resume=latest", "~callbacks.kill"], outputs))
-    assert f"Run directory: {run}" in resumed.stdout
-    assert [p.name for p in (outputs / "train" / "runs").iterdir()] == [run.name]  # no new dir
-    assert len(list((run / ".hydra").glob("resume-*/overrides.yaml"))) == 1
+    resumed = train_cli(["resume=latest", "~callbacks.kill"], outputs)
+    assert resumed.returncode == 0, f"{replay}\n{resumed.stderr[-3000:]}"
+    assert f"Run directory: {run}" in resumed.stdout, replay
+    assert [p.name for p in (outputs / "train" / "runs").iterdir()] == [run.name], replay
+    assert len(list((run / ".hydra").glob("resume-*/overrides.yaml"))) == 1, replay
+    assert not list((run / "checkpoints").glob(".*.tmp")), replay  # the dead write removed
     # the resume continued the same W&B run: a second offline dir with the same id (the killed
     # run's own file lost its unflushed records with the process)
     dirs = sorted((run / "wandb").glob("offline-run-*"))
-    assert len(dirs) == 2 and len({d.name.rsplit("-", 1)[1] for d in dirs}) == 1
-    assert wandb_run_ids(dirs[1]) == [dirs[0].name.rsplit("-", 1)[1]]
+    assert len(dirs) == 2 and len({d.name.rsplit("-", 1)[1] for d in dirs}) == 1, replay
+    assert wandb_run_ids(dirs[1]) == [dirs[0].name.rsplit("-", 1)[1]], replay
 
-    a = load_checkpoint(full / "checkpoints" / "last.ckpt")
+    a = load_checkpoint(uninterrupted / "checkpoints" / "last.ckpt")
     b = load_checkpoint(run / "checkpoints" / "last.ckpt")
-    assert a["global_step"] == b["global_step"] == MAX_STEPS
+    assert a["global_step"] == b["global_step"] == MAX_STEPS, replay
     gen_a = {k: v for k, v in a["state_dict"].items() if k.startswith("generator.")}
     gen_b = {k: v for k, v in b["state_dict"].items() if k.startswith("generator.")}
-    assert gen_a.keys() == gen_b.keys() and gen_a
+    assert gen_a.keys() == gen_b.keys() and gen_a, replay
     for key in gen_a:
-        assert torch.equal(gen_a[key], gen_b[key]), key
+        assert torch.equal(gen_a[key], gen_b[key]), (replay, key)
     for sa, sb in zip(
         a["optimizer_states"][0]["state"].values(),
         b["optimizer_states"][0]["state"].values(),
         strict=True,
     ):
-        assert torch.equal(sa["exp_avg"], sb["exp_avg"]) and torch.equal(
-            sa["exp_avg_sq"], sb["exp_avg_sq"]
-        )
-    metrics_a = json.loads((full / "metrics.json").read_text())
+        assert torch.equal(sa["exp_avg"], sb["exp_avg"]), replay
+        assert torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"]), replay
+    metrics_a = json.loads((uninterrupted / "metrics.json").read_text())
     metrics_b = json.loads((run / "metrics.json").read_text())
-    assert metrics_a == metrics_b  # exactly equal floats, not approximately
+    assert metrics_a == metrics_b, replay  # exactly equal floats, not approximately
+    # the CSV log too: every step once, the killed run's rows up to its checkpoint kept
+    log_a = (uninterrupted / "csv" / "metrics.csv").read_bytes()
+    assert (run / "csv" / "metrics.csv").read_bytes() == log_a, replay
 
 
 # ------------------------------------------------------------------ what may change on resume
@@ -258,3 +302,16 @@ def test_train_loader_resumes_at_the_next_batch_of_the_saved_epoch() -> None:
     at_end = module.train_dataloader()
     at_end.load_state_dict({"epoch": 1, "batches": 3})  # saved after the epoch's last batch
     assert at_end.sampler.epoch == 2  # type: ignore[attr-defined]
+
+
+def test_remove_cut_writes_deletes_only_the_temporary_files_of_unfinished_writes(
+    tmp_path: Path,
+) -> None:
+    run = make_run(tmp_path / "r")
+    cut = [run / ".run_info.json.k2j4l9x0.tmp", run / "checkpoints" / ".last.ckpt.pending.tmp"]
+    for path in cut:
+        path.write_bytes(b"half")
+    (run / "notes.tmp").write_text("a file of the user's")
+    assert remove_cut_writes(run) == sorted(cut[:1]) + cut[1:]
+    assert not any(p.exists() for p in cut)
+    assert (run / "notes.tmp").exists() and (run / "checkpoints" / "last.ckpt").exists()

@@ -22,6 +22,7 @@ from the config's (``resume_must_match``), showing every differing key with both
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
@@ -249,3 +250,22 @@ def prepare_resume(cfg: DictConfig, run_dir: Path) -> int:
     checkpoint = load_checkpoint(str(ckpt_path))
     check_compatible(cfg, checkpoint, str(ckpt_path))
     return int(checkpoint.get("global_step") or 0)
+
+
+def remove_cut_writes(run_dir: Path) -> list[Path]:
+    """Delete the temporary files of writes a killed run left unfinished; returns them.
+
+    Every file of a run is written to ``.<name>.<random>.tmp`` next to it and renamed when
+    complete (:mod:`restorelab.atomic`); a SIGKILL or a node loss mid-write leaves that
+    temporary file, as large as a checkpoint, and the previous complete file in place. A run
+    that continues in its directory (``resume=``, a SLURM requeue) removes them: no process
+    of the run is writing any more.
+    """
+    removed = []
+    for folder in (run_dir, run_dir / LAST.parent):
+        for path in sorted(folder.glob(".*.tmp")):
+            if path.is_file():
+                with contextlib.suppress(FileNotFoundError):  # already gone
+                    path.unlink()
+                    removed.append(path)
+    return removed

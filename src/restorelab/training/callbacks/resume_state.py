@@ -13,7 +13,7 @@ at all, so a checkpoint written after a validation restores the state that the n
 batch sees in an uninterrupted run.
 
 :class:`PeriodicCheckpoint` writes ``last.ckpt`` every N training steps (atomically, through the
-trainer's checkpoint IO), so a killed run loses at most N steps.
+trainer's checkpoint IO), so a killed run loses at most N steps (and never a validation).
 
 Everything is stored as tensors and plain numbers: checkpoints stay loadable with
 ``torch.load(weights_only=True)``.
@@ -21,6 +21,7 @@ Everything is stored as tensors and plain numbers: checkpoints stay loadable wit
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,16 @@ class PeriodicCheckpoint(Checkpoint):
     A Lightning ``Checkpoint``, so it runs after the other callbacks of the batch (whose state,
     an EMA for instance, is then up to date in the file).
 
+    The step's checkpoint is written at the end of the step but only takes ``filename``'s place
+    once it is known that no validation of that step was cut short: at the start of the next
+    step, at the end of training, or replaced by one written after the validation that follows
+    it. Lightning counts a checkpoint written at the end of a training step as validated (a
+    resume skips that step's validation), so a run killed during a validation must continue
+    from the checkpoint before it and validate again, as the uninterrupted run did; and the
+    one after the validation carries its outcome (the best score so far). Until then the file
+    is ``.<filename>.pending.tmp``; a killed run leaves it behind and a resume removes it
+    (:func:`restorelab.runs.resume.remove_cut_writes`).
+
     Args:
         dirpath: the checkpoint directory of the run.
         every_n_train_steps: steps between writes.
@@ -196,7 +207,9 @@ class PeriodicCheckpoint(Checkpoint):
                 f"got {every_n_train_steps}"
             )
         self.path = Path(dirpath) / filename
+        self.pending = self.path.with_name(f".{filename}.pending.tmp")
         self.every_n_train_steps = int(every_n_train_steps)
+        self._has_pending = False
 
     def on_train_batch_end(
         self,
@@ -210,4 +223,28 @@ class PeriodicCheckpoint(Checkpoint):
         if trainer.sanity_checking or self.every_n_train_steps == 0 or step == 0:
             return
         if step % self.every_n_train_steps == 0:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.pending)
+            self._has_pending = True
+
+    def _commit(self, trainer: L.Trainer) -> None:
+        """The pending checkpoint becomes ``filename`` (one atomic rename, rank zero)."""
+        if self._has_pending and trainer.is_global_zero:
+            os.replace(self.pending, self.path)
+        self._has_pending = False
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._commit(trainer)  # no validation followed the step it was written at
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._commit(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The validation after a checkpoint step ended: write the state it left instead."""
+        if not self._has_pending or trainer.sanity_checking:
+            return
+        trainer.save_checkpoint(self.path)
+        self._has_pending = False
+        if trainer.is_global_zero:
+            self.pending.unlink(missing_ok=True)
