@@ -15,13 +15,13 @@ Accepted files, each read once and without unpickling code:
 
 Every ``_target_`` of a stored config is checked against :data:`TRUSTED_TARGET_PREFIXES` before
 ``hydra.utils.instantiate`` sees it, so a file someone sent you cannot run code. Weights that do
-not fit the architecture are refused with the mismatched keys listed, never loaded partially.
+not fit the architecture are refused with the mismatched keys listed, never loaded partially;
+weights made for settings no key records (a nearest skip, an input range) name the value to set.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import pickle
 import re
 from collections.abc import Mapping
@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from restorelab.errors import ConfigError, DataError
-from restorelab.weights_layouts import implied_settings, network_settings, to_our_layout
+from restorelab.weights_layouts import network_settings, settings_conflict, to_our_layout
 
 #: Modules a stored config may name as ``_target_``: a file someone sent must not be able to
 #: make ``hydra.utils.instantiate`` call ``os.system`` or any other function.
@@ -46,10 +46,6 @@ METADATA_KEY = "restorelab"
 PRETRAINED_KEY = "pretrained"
 #: How many keys of each kind a mismatch error names before summarising the rest.
 MAX_KEYS_SHOWN = 8
-#: Two numeric settings are the same within this (float32 buffers against typed values).
-SETTING_RTOL = 1e-6
-#: Decimals a numeric setting is printed with in an error's "set ..." advice.
-SETTING_DIGITS = 6
 
 
 def _plain(text: str) -> str:
@@ -255,23 +251,6 @@ def load_state(generator: nn.Module, state: Mapping[str, Tensor], path: str | Pa
     generator.load_state_dict(fitted_state(generator, state, path), strict=True)
 
 
-def _same_setting(a: Any, b: Any) -> bool:
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(_same_setting(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return math.isclose(a, b, rel_tol=SETTING_RTOL, abs_tol=SETTING_RTOL)
-    return bool(a == b)
-
-
-def _override(value: Any) -> str:
-    """A setting as a Hydra override value: ``nearest``, ``255.0``, ``[0.4488,0.4371,0.404]``."""
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_override(v) for v in value) + "]"
-    if isinstance(value, float):
-        return repr(round(value, SETTING_DIGITS))  # float32 buffers print as what was typed
-    return str(value)
-
-
 def check_settings(
     generator: nn.Module,
     state: Mapping[str, Tensor],
@@ -280,41 +259,22 @@ def check_settings(
 ) -> None:
     """Refuse weights made for other values of the settings a state dict does not record.
 
-    ``stored`` is the generator config the file keeps (restorelab checkpoints and exports); a
-    file without one is taken to be the release its keys fit
-    (:func:`restorelab.weights_layouts.implied_settings`).
+    ``stored`` is the generator config the file keeps (restorelab checkpoints and exports),
+    built here to read its settings; a file without one is taken to be the release its keys
+    fit (:func:`restorelab.weights_layouts.settings_conflict`).
 
     Raises:
         ConfigError: naming each setting and the value to set.
     """
-    have = network_settings(generator)
-    if not have:
-        return
-    if stored is None:
-        found = implied_settings(type(generator).__name__, state)
-        if found is None:
-            return
-        release, want = found
-    else:
+    trained = None
+    if stored is not None:
+        if not network_settings(generator):
+            return  # an architecture whose weights record all its settings
         with torch.random.fork_rng(devices=[]):  # building it must not move the training seed
             trained = hydra.utils.instantiate(architecture_config(check_targets(stored, path)))
-        if type(trained) is not type(generator):
-            return
-        want = network_settings(trained)
-    wrong = [k for k, v in want.items() if k in have and not _same_setting(have[k], v)]
-    if not wrong:
-        return
-    fix = ", ".join(f"generator.{k}={_override(want[k])}" for k in wrong)
-    now = ", ".join(f"generator.{k}={_override(have[k])}" for k in wrong)
-    if stored is None:
-        raise ConfigError(
-            f"generator.pretrained={path} holds {release} weights, made for {fix}, which the "
-            f"file cannot record (this config has {now}): set {fix}"
-        )
-    raise ConfigError(
-        f"generator.pretrained={path} was trained with {fix}, this config has {now} (the "
-        f"weights fit either, the outputs differ): set {fix}"
-    )
+    problem = settings_conflict(generator, state, trained, path)
+    if problem:
+        raise ConfigError(problem)
 
 
 def load_pretrained(generator: nn.Module, path: str | Path, prefer_ema: bool = True) -> None:

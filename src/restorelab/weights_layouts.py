@@ -18,6 +18,7 @@ that release was trained with are returned by :func:`implied_settings`.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -107,6 +108,10 @@ DIV2K_RGB_MEAN = [0.4488, 0.4371, 0.4040]
 EDSR_RES_SCALE = {(64, 16): 1.0, (256, 32): 0.1}
 
 Settings = dict[str, Any]
+#: Two numeric settings are the same within this (float32 buffers against typed values).
+SETTING_TOLERANCE = 1e-6
+#: Decimals a numeric setting is printed with in an error's "set ..." advice.
+SETTING_DIGITS = 6
 
 
 def _mean(net: nn.Module) -> list[float]:
@@ -182,3 +187,57 @@ def implied_settings(arch: str, state: Mapping[str, Tensor]) -> tuple[str, Setti
     """The release name and settings of a config-less file whose weights fit an ``arch``."""
     release = RELEASES.get(arch)
     return None if release is None else release(state)
+
+
+def _same_setting(a: Any, b: Any) -> bool:
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same_setting(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(a, b, rel_tol=SETTING_TOLERANCE, abs_tol=SETTING_TOLERANCE)
+    return bool(a == b)
+
+
+def _override(value: Any) -> str:
+    """A setting as a Hydra override value: ``nearest``, ``255.0``, ``[0.4488,0.4371,0.404]``."""
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_override(v) for v in value) + "]"
+    if isinstance(value, float):
+        return repr(round(value, SETTING_DIGITS))  # float32 buffers print as what was typed
+    return str(value)
+
+
+def settings_conflict(
+    generator: nn.Module, state: Mapping[str, Tensor], trained: nn.Module | None, path: Any
+) -> str | None:
+    """The one-line error for weights made for other settings than ``generator``'s, or None.
+
+    Args:
+        generator: the network the weights (``state``, already fitted to it) go into.
+        trained: the network built from the config stored in the file; None for a file that
+            stores none, which is then taken to be the release its keys fit.
+        path: the file, for the message.
+    """
+    have = network_settings(generator)
+    if trained is None:
+        found = implied_settings(type(generator).__name__, state)
+        if found is None:
+            return None
+        release, want = found
+    elif type(trained) is type(generator):
+        want = network_settings(trained)
+    else:
+        return None
+    wrong = [k for k, v in want.items() if k in have and not _same_setting(have[k], v)]
+    if not wrong:
+        return None
+    fix = ", ".join(f"generator.{k}={_override(want[k])}" for k in wrong)
+    now = ", ".join(f"generator.{k}={_override(have[k])}" for k in wrong)
+    if trained is None:
+        return (
+            f"generator.pretrained={path} holds {release} weights, made for {fix}, which the "
+            f"file cannot record (this config has {now}): set {fix}"
+        )
+    return (
+        f"generator.pretrained={path} was trained with {fix}, this config has {now} (the "
+        f"weights fit either, the outputs differ): set {fix}"
+    )
