@@ -57,6 +57,7 @@ class Server:
     url: str
     proc: subprocess.Popen[str]
     models: dict[str, Path]
+    tmp: Path  # the server's TMPDIR: its work folder, one folder per upload inside
     lines: list[str] = field(default_factory=list)
 
 
@@ -76,7 +77,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         **cli_env(root),
         "GRADIO_ANALYTICS_ENABLED": "False",
         "GRADIO_TEMP_DIR": str(root / "gradio"),
+        "TMPDIR": str(root / "tmp"),
     }
+    (root / "tmp").mkdir()
     exe = Path(sys.executable).with_name("restorelab-demo")
     args = [str(exe), "--port", str(free_port()), "--tile-overlap", str(OVERLAP)]
     for path in models.values():
@@ -96,7 +99,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         time.sleep(0.2)
     assert url is not None, f"restorelab-demo did not start: {''.join(lines)[-3000:]}"
     assert url.startswith("http://127.0.0.1:")  # local only by default
-    yield Server(url, proc, models, lines)
+    yield Server(url, proc, models, root / "tmp", lines)
     proc.terminate()
     proc.wait(timeout=30)
 
@@ -191,6 +194,13 @@ def test_upload_shows_before_after_and_downloads_the_cli_bytes(
     assert page.locator("#slider img").count() == 2
     got = download(page, tmp_path / "browser" / "photo.png").read_bytes()
     assert got == cli_bytes(photo, tiny, tmp_path / "cli", "--tile-overlap", str(OVERLAP))
+    # the upload's own files are gone once Gradio has its copies (the page still serves them)
+    # (deleting them is the event after the result's: give it a moment)
+    [work] = server.tmp.glob("restorelab-demo-*")
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while list(work.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(work.iterdir()) == []
     shot = keep_screenshot(page, tmp_path, "demo.png")
     with Image.open(shot) as img:
         assert img.width == 1280 and img.height > 900
