@@ -1,11 +1,10 @@
-"""JPEG compression artifacts with a per-sample quality, on the device (no encoder round trip)."""
+"""JPEG compression artifacts with a per-sample quality, on the device (no file round trip)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
-from kornia.enhance import jpeg_codec_differentiable
 from torch import Tensor
 
 from restorelab.degradations.base import (
@@ -18,6 +17,7 @@ from restorelab.degradations.base import (
     select_samples,
     uniform,
 )
+from restorelab.degradations.codec import jpeg_codec
 
 __all__ = ["JPEG", "jpeg_compress"]
 
@@ -25,11 +25,11 @@ __all__ = ["JPEG", "jpeg_compress"]
 def jpeg_compress(x: Tensor, quality: Tensor) -> Tensor:
     r"""Encode and decode each image as JPEG at its own quality, batched on the device.
 
-    Uses kornia's differentiable codec (standard quantization tables, 4:2:0 chroma subsampling,
-    8x8 DCT blocks) so the whole batch stays on the GPU instead of going through a CPU encoder.
-    Any image size works: the codec itself pads to a multiple of 16 by replicating the bottom
-    row and right column, as JPEG encoders do, and crops back. A single-channel image is coded
-    as grey (its chroma is constant) and returned with one channel.
+    :func:`~restorelab.degradations.codec.jpeg_codec`: libjpeg's baseline steps (4:2:0 chroma,
+    8x8 DCT, the standard tables scaled by quality, exact rounding), so the whole batch stays on
+    the GPU instead of going through a CPU encoder. Any image size works: the codec pads to whole
+    macroblocks by replicating the bottom row and right column, as JPEG encoders do, and crops
+    back. A single-channel image is coded as a greyscale JPEG.
 
     Args:
         x: RGB or grey images in :math:`[0, 1]`; values outside are clamped first, as saving to
@@ -52,13 +52,7 @@ def jpeg_compress(x: Tensor, quality: Tensor) -> Tensor:
     channels = x.shape[-3]
     if channels not in (1, 3):
         raise DegradationError(f"JPEG: expected 1 or 3 channels, got {channels}.")
-    rgb = x.clamp(0.0, 1.0)
-    if channels == 1:
-        rgb = rgb.expand(-1, 3, -1, -1)
-    out = jpeg_codec_differentiable(rgb, quality.to(device=x.device, dtype=x.dtype).reshape(-1))
-    if channels == 1:
-        out = out.mean(dim=-3, keepdim=True)
-    return out
+    return jpeg_codec(x, quality)
 
 
 class JPEG(Stage):

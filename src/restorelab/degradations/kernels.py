@@ -13,7 +13,7 @@ Kernel families (Real-ESRGAN's plus the two classical camera blurs):
 - ``generalized_gaussian_kernels``: :math:`\\exp(-\\tfrac12 q^\\beta)` with :math:`q` the
   Gaussian's quadratic form (sharper or flatter tops than a Gaussian).
 - ``plateau_kernels``: :math:`1 / (1 + q^\\beta)`, a flat top with heavy tails.
-- ``motion_kernels``: an anti-aliased line segment (linear camera shake).
+- ``motion_kernels``: kornia's line kernel (linear camera shake).
 - ``defocus_kernels``: an anti-aliased disk (out-of-focus lens).
 - ``sinc_kernels``: the circular ideal low-pass filter, whose ringing and overshoot mimic
   sharpening halos and over-shoot artifacts.
@@ -24,7 +24,12 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
+from kornia.filters import get_motion_kernel2d
 from torch import Tensor
+
+#: Relative weight below which a rotated motion kernel's tap is float noise of the rotation.
+_ROTATION_NOISE = 1e-5
 
 __all__ = [
     "defocus_kernels",
@@ -133,14 +138,18 @@ def plateau_kernels(
 
 
 def motion_kernels(length: Tensor, theta: Tensor, kernel_size: int) -> Tensor:
-    """Linear motion-blur kernels: an anti-aliased segment through the centre.
+    """Linear motion-blur kernels: kornia's line kernels, one per sample, on a common grid.
 
-    Each pixel's weight is ``max(0, 1 - d)`` with ``d`` its distance to the segment, so short or
-    diagonal segments still have a smooth, centred, sub-pixel profile.
+    Each kernel is :func:`kornia.filters.get_motion_kernel2d`: a uniform line through the centre
+    covering ``2 * round(length / 2) + 1`` pixel centres (the odd support kornia needs; at least
+    3, at most ``kernel_size``), rotated with bilinear interpolation to the direction ``theta``
+    and normalised. Samples are grouped by support (one kornia call per distinct one) and the
+    kernels zero-padded to the ``kernel_size`` grid.
 
     Args:
         length: length of the path in pixels, :math:`(B,)`, at most ``kernel_size - 1``.
-        theta: direction in radians, :math:`(B,)` (0 is horizontal).
+        theta: direction in radians, :math:`(B,)` (0 is horizontal, growing clockwise on screen
+            as the other kernels' angles do, with y pointing down).
         kernel_size: odd side of the grid.
 
     Returns:
@@ -151,17 +160,19 @@ def motion_kernels(length: Tensor, theta: Tensor, kernel_size: int) -> Tensor:
         >>> int((k[0].sum(dim=1) > 0).sum())  # a horizontal line covers one row
         1
     """
-    dtype = length.dtype
-    x, y = grid(kernel_size, length.device, dtype)
-    cos = torch.cos(theta).view(-1, 1, 1)
-    sin = torch.sin(theta).view(-1, 1, 1)
-    half = (length / 2).view(-1, 1, 1)
-    along = cos * x + sin * y
-    across = -sin * x + cos * y
-    # Distance to the segment [-half, half] along the direction, 0 across.
-    beyond = (along.abs() - half).clamp_min(0.0)
-    distance = torch.sqrt(beyond**2 + across**2)
-    return normalize((1.0 - distance).clamp_min(0.0))
+    support = (2 * torch.round(length / 2) + 1).clamp(3, kernel_size).to(torch.long)
+    # kornia's angle is in degrees, counter-clockwise on screen: the opposite turn of theta.
+    angle = torch.rad2deg(-theta).to(length.dtype)
+    kernels = length.new_zeros((length.shape[0], kernel_size, kernel_size))
+    for size in sorted(set(support.tolist())):
+        rows = (support == size).nonzero().squeeze(1)
+        lines = get_motion_kernel2d(size, angle[rows], torch.zeros_like(angle[rows]), "bilinear")
+        # Bilinear rotation by a multiple of 90 degrees leaks float noise (~1e-8) into the
+        # neighbouring rows; drop it, so a horizontal line stays exactly one row.
+        lines = torch.where(lines > _ROTATION_NOISE * lines.amax((-2, -1), keepdim=True), lines, 0)
+        pad = (kernel_size - size) // 2
+        kernels[rows] = F.pad(lines.to(length.dtype), (pad, pad, pad, pad))
+    return normalize(kernels)
 
 
 def defocus_kernels(radius: Tensor, kernel_size: int) -> Tensor:

@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+from kornia.filters import get_gaussian_kernel1d
 from torch import Tensor
 
 from restorelab.degradations.base import (
@@ -257,10 +258,15 @@ class RandomBlur(Stage):
             kernels = torch.where(is_sinc.view(-1, 1, 1), sinc_kernels(omega, size, k), kernels)
 
         separable = iso & torch.tensor([n == "iso" for n in names], device=device) & ~is_sinc
+        # Isotropic Gaussians are kornia's: the outer product of its 1-D kernel, cut to the size.
         offsets = torch.arange(-(k // 2), k // 2 + 1, device=device, dtype=sigma_x.dtype)
         inside = offsets.abs().view(1, -1) <= (size // 2).view(-1, 1)
-        profile = torch.exp(-0.5 * (offsets.view(1, -1) / sigma_x.view(-1, 1)) ** 2) * inside
+        profile = get_gaussian_kernel1d(k, sigma_x.view(-1, 1), device=device, dtype=sigma_x.dtype)
+        profile = profile * inside
         profile = profile / profile.sum(dim=-1, keepdim=True)
+        if bool(separable.any()):
+            outer = profile.unsqueeze(-1) * profile.unsqueeze(-2)
+            kernels = torch.where(separable.view(-1, 1, 1), outer, kernels)
         return kernels, separable, profile
 
     def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:

@@ -1,14 +1,20 @@
-"""Apply one kernel per sample to a batch in a single grouped convolution.
+"""Apply one kernel per sample to a batch: kornia's ``filter2d``, with the kernels cut to fit.
 
-Folding the batch into the channel axis (``groups = B * C``) lets every image be filtered with its
-own kernel in one convolution call, with no Python loop over samples. Borders are reflected, as in
-BasicSR's ``filter2D``, so blurring does not darken the image edges.
+:func:`kornia.filters.filter2d` takes one kernel per sample and folds the batch into the channel
+axis (``groups = B * C``), so every image is filtered with its own kernel in one convolution
+call, with no Python loop over samples. Borders are reflected, as in BasicSR's ``filter2D``, so
+blurring does not darken the image edges. What is ours: cutting kernels larger than the image
+(:func:`crop_kernels`) and finding each kernel's real support (:func:`support_reach`).
+
+A kernel shared by the whole batch is passed as one copy per sample on purpose: kornia then takes
+its grouped path, which on a CPU ran the 51-tap unsharp-mask passes on 16x3x256x256 in 46 ms
+against 317 ms for a single shared kernel (one thread; ``benchmarks/kornia_vs_ours.py``).
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+from kornia.filters import filter2d, filter2d_separable
 from torch import Tensor
 
 __all__ = [
@@ -78,13 +84,8 @@ def filter_per_sample(x: Tensor, kernel: Tensor) -> Tensor:
         >>> bool(torch.allclose(filter_per_sample(x, delta), x))
         True
     """
-    b, c, h, w = x.shape
-    kernel = crop_kernels(kernel, h, w)
-    k = kernel.shape[-1]
-    pad = k // 2
-    padded = F.pad(x.reshape(1, b * c, h, w), (pad, pad, pad, pad), mode="reflect")
-    weight = kernel.to(x.dtype).repeat_interleave(c, dim=0).unsqueeze(1)
-    return F.conv2d(padded, weight, groups=b * c).view(b, c, h, w)
+    kernel = crop_kernels(kernel, int(x.shape[-2]), int(x.shape[-1]))
+    return filter2d(x, kernel.to(x.dtype), border_type="reflect")
 
 
 def filter_per_sample_separable(x: Tensor, kernel_x: Tensor, kernel_y: Tensor) -> Tensor:
@@ -99,13 +100,7 @@ def filter_per_sample_separable(x: Tensor, kernel_x: Tensor, kernel_y: Tensor) -
         - kernel_x, kernel_y: :math:`(B, K)`
         - Output: :math:`(B, C, H, W)`
     """
-    b, c, h, w = x.shape
-    kernel_x = crop_kernels(kernel_x, h, w)
-    kernel_y = crop_kernels(kernel_y, h, w)
-    pad = kernel_x.shape[-1] // 2
-    flat = x.reshape(1, b * c, h, w)
-    wx = kernel_x.to(x.dtype).repeat_interleave(c, dim=0).view(b * c, 1, 1, -1)
-    wy = kernel_y.to(x.dtype).repeat_interleave(c, dim=0).view(b * c, 1, -1, 1)
-    rows = F.conv2d(F.pad(flat, (pad, pad, 0, 0), mode="reflect"), wx, groups=b * c)
-    out = F.conv2d(F.pad(rows, (0, 0, pad, pad), mode="reflect"), wy, groups=b * c)
-    return out.view(b, c, h, w)
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    kernel_x = crop_kernels(kernel_x, h, w).to(x.dtype)
+    kernel_y = crop_kernels(kernel_y, h, w).to(x.dtype)
+    return filter2d_separable(x, kernel_x, kernel_y, border_type="reflect")

@@ -2,12 +2,14 @@
 
 One definition shared by the ``USMSharp`` degradation stage (sharpens ``gt`` before degrading
 it) and the ``UnsharpMask`` loss transform (sharpens the content terms' target), so input and
-target see the same sharpening. A plain tensor function on top of :mod:`restorelab.ops.filtering`.
+target see the same sharpening. The blur is kornia's Gaussian (its 1-D kernel, applied with its
+``filter2d_separable`` through :mod:`restorelab.ops.filtering`); kornia's own ``unsharp_mask``
+has no weight, threshold or soft mask, which is what makes Real-ESRGAN's sharpening gentle.
 """
 
 from __future__ import annotations
 
-import torch
+from kornia.filters import get_gaussian_kernel1d
 from torch import Tensor
 
 from restorelab.ops.filtering import filter_per_sample_separable
@@ -16,11 +18,8 @@ __all__ = ["usm_sharp"]
 
 
 def _gaussian_taps(kernel_size: int, sigma: float, x: Tensor) -> Tensor:
-    """Normalized 1-D Gaussian taps of odd length ``kernel_size``, in ``x``'s dtype/device."""
-    half = kernel_size // 2
-    offsets = torch.arange(-half, half + 1, device=x.device, dtype=x.dtype)
-    taps = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    return taps / taps.sum()
+    """kornia's normalized 1-D Gaussian of odd length ``kernel_size``, in ``x``'s dtype/device."""
+    return get_gaussian_kernel1d(kernel_size, sigma, device=x.device, dtype=x.dtype)[0]
 
 
 def usm_sharp(
