@@ -1,23 +1,35 @@
 """Run one training job: its status files around it, its loggers closed, its errors reported.
 
-Every ``restorelab-train`` invocation goes through :func:`run_job`, sweep or not: it writes
-``run_info.json`` and ``run_status.json`` and, inside a Hydra sweep, keeps one failed job from
-ending the others (see :mod:`restorelab.runs.sweeps` for why Hydra would stop them).
+Every ``restorelab-train`` invocation goes through :func:`run_job`, sweep or not: it refuses a
+directory that holds another run (:mod:`restorelab.runs.rundir`), continues a requeued SLURM
+job from its latest state (:mod:`restorelab.runs.requeue`), writes ``run_info.json`` and
+``run_status.json`` and, inside a Hydra sweep, keeps one failed job from ending the others (see
+:mod:`restorelab.runs.sweeps` for why Hydra would stop them).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from restorelab.errors import RestorelabError, one_line, root_cause
-from restorelab.runs.info import RunStatus, collect_run_info, is_global_zero, write_run_info
+from restorelab.runs.info import (
+    RunStatus,
+    collect_run_info,
+    is_global_zero,
+    record_run_info,
+    write_run_info,
+)
+from restorelab.runs.requeue import is_requeue, requeue_overrides, slurm_job_id
+from restorelab.runs.resume import remove_cut_writes
+from restorelab.runs.rundir import check_run_dir
 from restorelab.runs.sweeps import hydra_runtime, is_multirun, job_overrides
 
 log = logging.getLogger(__name__)
@@ -76,6 +88,26 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
 
 
+def continue_requeued(cfg: DictConfig, run_dir: Path) -> DictConfig:
+    """``cfg`` pointed at the latest state and W&B run of ``run_dir`` (a copy; printed, recorded).
+
+    Besides the time-budget plan, the one change to a composed config: the requeued job's
+    command line is the first start's (its ``ckpt_path``, if any, is where that start began).
+    """
+    changes = requeue_overrides(cfg, run_dir)
+    if not changes:
+        return cfg  # requeued before its first checkpoint: it starts again
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        for key, value in changes.items():
+            OmegaConf.update(cfg, key, value, force_add=True)
+    if is_global_zero():
+        shown = ", ".join(f"{k}={v}" for k, v in changes.items())
+        print(f"SLURM job {slurm_job_id()} requeued: continuing {run_dir} with {shown}")
+        record_run_info(run_dir, requeue=changes)
+    return cfg
+
+
 def run_job(
     prog: str,
     fn: Callable[[DictConfig], Mapping[str, float]],
@@ -93,19 +125,31 @@ def run_job(
     multirun = is_multirun()
     hc = hydra_runtime()
     status: RunStatus | None = None
-    if is_global_zero():
-        resumed = cfg.get("resume") not in (None, "")  # resume=RUN continues RUN in place
-        extra = {"task_name": cfg.get("task_name"), "run_dir": str(run_dir)}
-        write_run_info(run_dir, collect_run_info(overrides, extra), resumed=resumed)
-        status = RunStatus(
-            run_dir,
-            resumed=resumed,
-            overrides=overrides,
-            sweep_dir=str(hc.sweep.dir) if multirun and hc is not None else None,
-            job_num=int(hc.job.num) if multirun and hc is not None else None,
-            optimized_metric=metric_key,
-        )
     try:
+        resume = cfg.get("resume")
+        check_run_dir(run_dir, "hydra.sweep.dir" if multirun else "hydra.run.dir", resume)
+        requeued = is_requeue(run_dir)  # read before this invocation records its job id
+        resumed = resume not in (None, "") or requeued  # continues RUN in place
+        if is_global_zero():
+            if resumed:
+                for path in remove_cut_writes(run_dir):
+                    print(f"removed {path}: a write the interrupted run did not finish")
+            extra = {
+                "task_name": cfg.get("task_name"),
+                "run_dir": str(run_dir),
+                "slurm_job_id": slurm_job_id(),
+            }
+            write_run_info(run_dir, collect_run_info(overrides, extra), resumed=resumed)
+            status = RunStatus(
+                run_dir,
+                resumed=resumed,
+                overrides=overrides,
+                sweep_dir=str(hc.sweep.dir) if multirun and hc is not None else None,
+                job_num=int(hc.job.num) if multirun and hc is not None else None,
+                optimized_metric=metric_key,
+            )
+        if requeued:
+            cfg = continue_requeued(cfg, run_dir)
         metrics = dict(fn(cfg))
         value = metrics.get(metric_key)
         if value is not None and not math.isfinite(float(value)):

@@ -26,7 +26,7 @@ from restorelab.data.sharding import per_device_batch_size
 from restorelab.runs.ddp import ddp_children_argv_and_run_dir
 from restorelab.runs.info import is_global_zero, record_run_info
 from restorelab.runs.job import close_loggers
-from restorelab.runs.resume import prepare_resume, remove_cut_writes
+from restorelab.runs.resume import prepare_resume
 from restorelab.training.budget import PLAN_ENV, TimeBudget, apply_plan, make_plan, max_time_seconds
 from restorelab.training.builder import build_module, instantiate_dict
 from restorelab.training.callbacks import AtomicCheckpointIO
@@ -102,9 +102,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     run_dir = output_dir(cfg)
     # checks only: resume=RUN's last.ckpt and W&B id are overrides on the command line
     start_step = prepare_resume(cfg, run_dir)
-    if cfg.get("resume") not in (None, "") and is_global_zero():
-        for path in remove_cut_writes(run_dir):
-            print(f"removed {path}: a write the interrupted run did not finish")
     choice = choose_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator", "auto"))
     if is_global_zero():
         print(choice.line())
