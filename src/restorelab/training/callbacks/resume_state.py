@@ -184,12 +184,13 @@ class PeriodicCheckpoint(Checkpoint):
 
     The step's checkpoint is written at the end of the step but only takes ``filename``'s place
     once it is known that no validation of that step was cut short: at the start of the next
-    step, at the end of training, or replaced by one written after the validation that follows
-    it. Lightning counts a checkpoint written at the end of a training step as validated (a
-    resume skips that step's validation), so a run killed during a validation must continue
-    from the checkpoint before it and validate again, as the uninterrupted run did; and the
-    one after the validation carries its outcome (the best score so far). Until then the file
-    is ``.<filename>.pending.tmp``; a killed run leaves it behind and a resume removes it
+    step; or it is replaced by one written after the validation that follows it, or at the end
+    of training (whose state counts the last epoch, as the final checkpoint does). Lightning
+    counts a checkpoint written at the end of a training step as validated (a resume skips that
+    step's validation), so a run killed during a validation must continue from the checkpoint
+    before it and validate again, as the uninterrupted run did; and the one after the
+    validation carries its outcome (the best score so far). Until then the file is
+    ``.<filename>.pending.tmp``; a killed run leaves it behind and a resume removes it
     (:func:`restorelab.runs.resume.remove_cut_writes`).
 
     Args:
@@ -238,11 +239,16 @@ class PeriodicCheckpoint(Checkpoint):
         self._commit(trainer)  # no validation followed the step it was written at
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._commit(trainer)
+        """Training ended at a checkpoint step: write the state it ended in (epoch counted)."""
+        self._replace_pending(trainer)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The validation after a checkpoint step ended: write the state it left instead."""
-        if not self._has_pending or trainer.sanity_checking:
+        if not trainer.sanity_checking:
+            self._replace_pending(trainer)
+
+    def _replace_pending(self, trainer: L.Trainer) -> None:
+        if not self._has_pending:
             return
         trainer.save_checkpoint(self.path)
         self._has_pending = False
