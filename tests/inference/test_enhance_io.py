@@ -199,12 +199,12 @@ def test_writes_are_atomic_and_never_clobber(tmp_path: Path) -> None:
 
 def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A crash mid-encode (here: KeyboardInterrupt from the encoder) leaves no file behind."""
-    import restorelab.inference.image_io as image_io
+    import restorelab.inference.writers as writers
 
     def boom(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(image_io, "write_png", boom)
+    monkeypatch.setattr(writers.PngWriter, "write", boom)
     with pytest.raises(KeyboardInterrupt):
         write_photo(Photo(gradient_image(6, 6)), tmp_path / "a.png")
     assert os.listdir(tmp_path) == []

@@ -40,7 +40,11 @@ def _fn(net: torch.nn.Module):
 
 def _tiled(image: np.ndarray, net: torch.nn.Module, tile: int, overlap: int) -> np.ndarray:
     canvases = run_tiled(
-        image, _fn(net), lambda k, h, w, c: FloatCanvas(h, w, c), tile=tile, overlap=overlap
+        image,
+        _fn(net),
+        lambda shapes: [FloatCanvas(*s) for s in shapes],
+        tile=tile,
+        overlap=overlap,
     )
     return canvases[0].array  # type: ignore[attr-defined]
 
@@ -82,7 +86,7 @@ def test_weights_sum_to_one_for_any_overlap() -> None:
 
     want = run(image)[0]
     for tile, overlap in [(10, 0), (10, 1), (10, 5), (16, 3), (45, 7)]:
-        got = run_tiled(image, run, lambda k, h, w, c: FloatCanvas(h, w, c), tile, overlap)
+        got = run_tiled(image, run, lambda shapes: [FloatCanvas(*s) for s in shapes], tile, overlap)
         assert np.abs(got[0].array - want).max() <= 1e-6  # type: ignore[attr-defined]
 
 
@@ -97,7 +101,7 @@ def test_every_output_is_assembled_for_multi_stage_generators() -> None:
             return [o[0].permute(1, 2, 0).numpy() for o in net.stages(x)]
 
     want = run(image)
-    got = run_tiled(image, run, lambda k, h, w, c: FloatCanvas(h, w, c), 12, 4)
+    got = run_tiled(image, run, lambda shapes: [FloatCanvas(*s) for s in shapes], 12, 4)
     assert len(got) == 2
     for g, w in zip(got, want, strict=True):
         assert np.abs(g.array - w).max() <= 1e-6  # type: ignore[attr-defined]

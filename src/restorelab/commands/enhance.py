@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="zlib level of PNG output, 0 (fastest) to 9 (smallest)",
     )
     p.add_argument(
+        "--tiff-compression",
+        type=int,
+        default=6,
+        help="zlib (deflate) level of TIFF output, 0 (uncompressed) to 9 (smallest)",
+    )
+    p.add_argument(
         "--save-steps",
         action="store_true",
         help="also write each intermediate output of a multi-stage generator",
@@ -175,13 +181,19 @@ def run(args: argparse.Namespace) -> int:
 
     from restorelab.atomic import check_writable
     from restorelab.inference.enhancer import Enhancer, EnhanceSettings
-    from restorelab.inference.image_io import read_photo, write_photo
+    from restorelab.inference.image_io import read_photo
+    from restorelab.inference.malloc import return_large_buffers
+    from restorelab.inference.writers import WriteOptions
 
     settings = EnhanceSettings(args.tile, args.tile_overlap, args.max_pixels)
     if not 1 <= args.quality <= 100:
         raise ConfigError(f"--quality must be within 1-100, got {args.quality}")
     if not 0 <= args.png_compression <= 9:
         raise ConfigError(f"--png-compression must be within 0-9, got {args.png_compression}")
+    if not 0 <= args.tiff_compression <= 9:
+        raise ConfigError(f"--tiff-compression must be within 0-9, got {args.tiff_compression}")
+    options = WriteOptions(args.quality, args.png_compression, args.tiff_compression)
+    return_large_buffers()  # freed tile buffers leave the process: peak = live memory
     if args.output.exists() and not args.output.is_dir():
         raise ConfigError(f"-o {args.output}: exists and is not a folder")
     source = args.ckpt or args.model
@@ -222,15 +234,23 @@ def run(args: argparse.Namespace) -> int:
                 final = output_path(src, args.output, args.suffix, args.ext)
                 _check_destination(final, src, inputs, written, args.overwrite)
                 photo = read_photo(src, settings.max_pixels)
-                outs = enhancer.enhance_photo(photo, steps=args.save_steps, on_tile=on_tile)
-                targets = [
-                    output_path(src, args.output, args.suffix, args.ext, k + 1)
-                    for k in range(len(outs) - 1)
-                ] + [final]
-                for out, dest in zip(outs, targets, strict=True):
-                    _check_destination(dest, src, inputs, written, args.overwrite)
-                    write_photo(out, dest, args.quality, True, args.png_compression)
+
+                def destinations(n: int, src: Path = src, final: Path = final) -> list[Path]:
+                    """The files of the generator's n outputs (stages first), checked."""
+                    steps = [
+                        output_path(src, args.output, args.suffix, args.ext, k + 1)
+                        for k in range(n - 1)
+                    ]
+                    for dest in [*steps, final]:
+                        _check_destination(dest, src, inputs, written, args.overwrite)
+                    return [*steps, final]
+
+                # written band by band as the tiles finish: PNG/TIFF never hold the whole image
+                for dest in enhancer.enhance_to_files(
+                    photo, destinations, options, args.save_steps, on_tile
+                ):
                     written[dest.resolve()] = src
+                del photo  # not held while the next image is read
                 done += 1
             except RestorelabError as e:
                 failures.append(str(e))

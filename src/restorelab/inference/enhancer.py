@@ -4,13 +4,16 @@ An :class:`Enhancer` holds a loaded generator and the tiling settings. It takes 
 numpy array or a :class:`~restorelab.inference.image_io.Photo` and gives back the same kind:
 grayscale stays grayscale (the network sees it as three equal channels; the output's channels
 are averaged back to one), an alpha channel is upscaled on its own with bicubic interpolation
-and re-attached, 16-bit stays 16-bit. The output is written into an integer buffer tile by tile
-(see :mod:`restorelab.inference.tiling`), so memory is bounded by the tile, not the image.
+and re-attached, 16-bit stays 16-bit. The tiles' outputs are blended and rounded to 8/16 bits
+as they finish (see :mod:`restorelab.inference.tiling`): :meth:`Enhancer.enhance_pixels` keeps the
+whole output in memory, :meth:`Enhancer.enhance_to_files` writes each finished row band to its
+files and lets it go, so memory follows the tile and the band, not the image (PNG and TIFF; see
+:mod:`restorelab.inference.streaming`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,9 +22,21 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from restorelab.errors import ConfigError, DataError
+from restorelab.inference.alpha import upscale_alpha
 from restorelab.inference.image_io import Photo, _split_pil
 from restorelab.inference.models import Model, TorchModel, load_model
-from restorelab.inference.tiling import Canvas, FloatCanvas, IntCanvas, check_tiling, run_tiled
+from restorelab.inference.streaming import stream_to_files
+from restorelab.inference.tiling import (
+    Canvas,
+    CanvasFactory,
+    FloatCanvas,
+    IntCanvas,
+    check_tiling,
+    run_tiled,
+)
+from restorelab.inference.writers import WriteOptions
+
+__all__ = ["EnhanceSettings", "Enhancer", "TileProgress", "to_pil", "upscale_alpha"]
 
 #: Progress callback: (tiles done, tiles total).
 TileProgress = Callable[[int, int], None]
@@ -131,15 +146,18 @@ class Enhancer:
 
         return run
 
-    def enhance_pixels(
+    def enhance_into(
         self,
         pixels: np.ndarray,
+        new_canvases: CanvasFactory,
         steps: bool = False,
         on_tile: TileProgress | None = None,
-    ) -> list[np.ndarray]:
-        """Enhance an (H, W) or (H, W, C) array; uint8/uint16 out as the same dtype, floats
-        (values in [0, 1]) as float32. Returns every stage's output when ``steps`` (last =
-        final), else just the final one, each in the input's layout."""
+    ) -> list[Canvas]:
+        """Run the generator over an (H, W) or (H, W, C) array (uint8, uint16, or float in
+        [0, 1]) tile by tile, handing every output to the canvases ``new_canvases`` makes
+        (one per output: every stage's when ``steps``, last = final; gray has one channel).
+        The final output's size is checked against the model's scale before any canvas is
+        made."""
         if steps and not self.model.has_stages:
             raise ConfigError(
                 f"--save-steps: the generator in {self.model.source} has no intermediate "
@@ -147,42 +165,84 @@ class Enhancer:
             )
         if pixels.ndim not in (2, 3):
             raise DataError(f"expected an (H, W) or (H, W, C) image, got shape {pixels.shape}")
-        gray = pixels.ndim == 2
-        image = pixels[:, :, None] if gray else pixels
         if np.issubdtype(pixels.dtype, np.floating):
             max_value = 1
-
-            def new_canvas(k: int, h: int, w: int, c: int) -> Canvas:
-                return FloatCanvas(h, w, c)
-
         elif pixels.dtype in (np.uint8, np.uint16):
             max_value = int(np.iinfo(pixels.dtype).max)
-
-            def new_canvas(k: int, h: int, w: int, c: int) -> Canvas:
-                return IntCanvas(h, w, c, pixels.dtype)
-
         else:
             raise DataError(f"unsupported pixel dtype {pixels.dtype} (uint8, uint16 or float)")
+        gray = pixels.ndim == 2
+        h, w = pixels.shape[:2]
+
+        def checked(shapes: list[tuple[int, int, int]]) -> list[Canvas]:
+            final = shapes[-1]
+            if final[:2] != (h * self.scale, w * self.scale):
+                raise ConfigError(
+                    f"{self.model.source}: the generator upscales {h}x{w} to "
+                    f"{final[0]}x{final[1]}, not x{self.scale} as its metadata says"
+                )
+            return new_canvases(shapes)
+
         try:
-            canvases = run_tiled(
-                image,
+            return run_tiled(
+                pixels[:, :, None] if gray else pixels,
                 self._tile_fn(gray, max_value, steps),
-                new_canvas,
+                checked,
                 self.settings.tile,
                 self.settings.tile_overlap,
                 on_tile,
             )
         except ValueError as e:
             raise ConfigError(f"{self.model.source}: {e}") from e
+
+    def enhance_pixels(
+        self,
+        pixels: np.ndarray,
+        steps: bool = False,
+        on_tile: TileProgress | None = None,
+    ) -> list[np.ndarray]:
+        """Enhance an (H, W) or (H, W, C) array in memory; uint8/uint16 out as the same dtype,
+        floats (values in [0, 1]) as float32. Returns every stage's output when ``steps``
+        (last = final), else just the final one, each in the input's layout."""
+        floats = np.issubdtype(pixels.dtype, np.floating)
+
+        def new_canvases(shapes: list[tuple[int, int, int]]) -> list[Canvas]:
+            if floats:
+                return [FloatCanvas(*shape) for shape in shapes]
+            return [IntCanvas(*shape, pixels.dtype) for shape in shapes]
+
+        canvases = self.enhance_into(pixels, new_canvases, steps, on_tile)
         outs = [c.array for c in canvases]  # type: ignore[attr-defined]
-        h, w = pixels.shape[:2]
-        final = outs[-1]
-        if final.shape[:2] != (h * self.scale, w * self.scale):
-            raise ConfigError(
-                f"{self.model.source}: the generator upscales {h}x{w} to "
-                f"{final.shape[0]}x{final.shape[1]}, not x{self.scale} as its metadata says"
-            )
-        return [o[:, :, 0] if gray else o for o in outs]
+        return [o[:, :, 0] if pixels.ndim == 2 else o for o in outs]
+
+    def enhance_to_files(
+        self,
+        photo: Photo,
+        destinations: Callable[[int], Sequence[Path]],
+        options: WriteOptions | None = None,
+        steps: bool = False,
+        on_tile: TileProgress | None = None,
+    ) -> list[Path]:
+        """Enhance ``photo`` straight into files, one row band at a time (PNG and TIFF never
+        hold the whole output; see :mod:`restorelab.inference.streaming`).
+
+        Args:
+            photo: the input (uint8 or uint16; alpha upscaled apart, profile and EXIF kept).
+            destinations: ``destinations(n)`` names the files of the ``n`` outputs (last =
+                final), asked once the generator's first tile shows how many there are; each
+                extension picks its format. Existing files are replaced.
+            options: quality and compression levels.
+            steps: also write every stage of a multi-stage generator.
+            on_tile: progress callback.
+
+        Returns:
+            the paths written, in output order.
+        """
+
+        def run(new_canvases: CanvasFactory) -> None:
+            self.enhance_into(photo.pixels, new_canvases, steps, on_tile)
+
+        return stream_to_files(photo, run, destinations, options or WriteOptions())
 
     def enhance_photo(
         self, photo: Photo, steps: bool = False, on_tile: TileProgress | None = None
@@ -221,17 +281,6 @@ class Enhancer:
             planes = out.pixels[:, :, None] if out.pixels.ndim == 2 else out.pixels
             return np.concatenate([planes, out.alpha[:, :, None]], axis=2)
         return self.enhance_pixels(image)[-1]
-
-
-def upscale_alpha(alpha: np.ndarray, factor: int) -> np.ndarray:
-    """Bicubic upscaling of an alpha channel (uint8, uint16 or float) by ``factor``."""
-    h, w = alpha.shape
-    if np.issubdtype(alpha.dtype, np.floating):
-        img = Image.fromarray(alpha.astype(np.float32), mode="F")
-        up = np.asarray(img.resize((w * factor, h * factor), Image.Resampling.BICUBIC))
-        return np.clip(up, 0.0, 1.0).astype(alpha.dtype)
-    img = Image.fromarray(alpha)
-    return np.asarray(img.resize((w * factor, h * factor), Image.Resampling.BICUBIC))
 
 
 def to_pil(photo: Photo) -> Image.Image:

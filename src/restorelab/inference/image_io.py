@@ -2,8 +2,8 @@
 
 Unlike the training reader (:mod:`restorelab.data.io`, which reduces everything to 8-bit colour),
 enhancement keeps what the file holds: 16-bit PNGs stay 16-bit (Pillow 13 decodes 16-bit colour
-PNGs to 8 bits, so those are read with pypng, and PNGs are written by :func:`write_png`, which
-streams rows without copying the image), grayscale stays grayscale, an alpha
+PNGs to 8 bits, so those are read with pypng; files are written by the row-streaming writers of
+:mod:`restorelab.inference.writers`), grayscale stays grayscale, an alpha
 channel is kept aside and re-attached, the colour profile and EXIF travel to the output, and a
 JPEG's EXIF orientation is applied before the network sees the pixels.
 
@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import png  # pypng: 16-bit colour PNG, which Pillow cannot decode without losing bits
@@ -28,6 +29,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from restorelab.atomic import atomic_write
 from restorelab.errors import DataError, WriteError
 from restorelab.image_files import check_file, decoding, refuse_animated
+from restorelab.inference.writers import (
+    PNG_ZLIB_LEVEL,
+    TIFF_ZLIB_LEVEL,
+    Layout,
+    WriteOptions,
+    finishing,
+    open_writer,
+)
 
 #: Pillow's format name for each output extension we write.
 FORMATS: dict[str, str] = {
@@ -42,8 +51,6 @@ FORMATS: dict[str, str] = {
 #: Extensions picked up when a folder is given as input.
 INPUT_EXTENSIONS: tuple[str, ...] = (*(f".{e}" for e in FORMATS), ".ppm", ".pgm")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# The PNG writer's zlib level: 6 is zlib's default balance of size and speed.
-_PNG_ZLIB_LEVEL = 6
 
 
 @dataclass
@@ -245,107 +252,37 @@ def _read_pillow(path: Path, max_pixels: int) -> Photo:
     )
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+def photo_layout(photo: Photo) -> Layout:
+    """The file layout of ``photo``: its size, planes (colour or gray, + alpha) and dtype."""
+    height, width = photo.pixels.shape[:2]
+    planes = (1 if photo.gray else 3) + (photo.alpha is not None)
+    return Layout(height, width, planes, photo.pixels.dtype)
 
 
-def write_png(
-    f: object,
-    planes: np.ndarray,
-    icc_profile: bytes | None = None,
-    exif: bytes | None = None,
-    level: int = _PNG_ZLIB_LEVEL,
-) -> None:
-    """Write an 8- or 16-bit PNG (gray, gray+alpha, RGB, RGBA) row by row to binary file ``f``.
-
-    Pillow cannot write 16-bit colour, and for 8 bits it first copies the array into its own
-    4-bytes-per-pixel storage (1 GB for a 16384x16384 RGB output); streaming rows straight from
-    the array through zlib needs no second copy. Rows use PNG's "Up" filter (difference to the
-    row above), which compresses photographs well and is one vectorized subtraction per row.
-    """
-    height, width = planes.shape[:2]
-    n = 1 if planes.ndim == 2 else planes.shape[2]
-    depth = 16 if planes.dtype == np.uint16 else 8
-    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[n]
-    write = f.write  # type: ignore[attr-defined]
-    write(_PNG_SIGNATURE)
-    write(_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)))
-    if icc_profile:
-        write(_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(icc_profile)))
-    if exif:
-        write(_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
-    packer = zlib.compressobj(level)
-    rows = planes.reshape(height, width * n)
-    # byte rows: 16-bit samples big-endian, as PNG stores them
-    as_bytes = (lambda r: r.astype(">u2").view(np.uint8)) if depth == 16 else (lambda r: r)
-    previous = None
-    pending: list[bytes] = []
-    size = 0
-    for y in range(height):
-        row = as_bytes(rows[y])
-        if previous is None:
-            data = b"\x00" + row.tobytes()
-        else:
-            data = b"\x02" + np.subtract(row, previous, dtype=np.uint8).tobytes()
-        previous = row
-        piece = packer.compress(data)
-        if piece:
-            pending.append(piece)
-            size += len(piece)
-        if size >= 1 << 20:
-            write(_chunk(b"IDAT", b"".join(pending)))
-            pending, size = [], 0
-    pending.append(packer.flush())
-    write(_chunk(b"IDAT", b"".join(pending)))
-    write(_chunk(b"IEND", b""))
-
-
-def _merge(pixels: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    if alpha is None:
-        return pixels
+def merge_alpha(pixels: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """(H, W, planes) of colour or gray ``pixels`` with ``alpha`` (if any) as the last plane."""
     colour = pixels[:, :, None] if pixels.ndim == 2 else pixels
-    return np.concatenate([colour, alpha[:, :, None]], axis=2)
+    return colour if alpha is None else np.concatenate([colour, alpha[:, :, None]], axis=2)
 
 
-def _encode(f: object, photo: Photo, fmt: str, quality: int, png_compression: int) -> None:
-    """Encode ``photo`` in ``fmt`` to the binary file ``f``."""
-    if photo.pixels.dtype == np.uint16 and fmt not in ("PNG", "TIFF"):
-        raise DataError(
-            f"a 16-bit image cannot be written as {fmt} without losing bits: use --ext png or tiff"
-        )
-    if photo.pixels.dtype == np.uint16 and fmt == "TIFF":
-        import tifffile
+def output_format(path: Path) -> str:
+    """Pillow's format name for the extension of ``path``; refuses one we do not write."""
+    ext = path.suffix.lower().lstrip(".")
+    if ext not in FORMATS:
+        raise DataError(f"{path}: cannot write .{ext} files (known: {', '.join(FORMATS)})")
+    return FORMATS[ext]
 
-        planes = _merge(photo.pixels, photo.alpha)
-        tifffile.imwrite(
-            f,  # type: ignore[arg-type]
-            planes,
-            photometric="minisblack" if photo.gray else "rgb",
-            extrasamples=("unassalpha",) if photo.alpha is not None else None,
-            iccprofile=photo.icc_profile,
-        )
-        return
-    if fmt == "PNG":
-        planes = _merge(photo.pixels, photo.alpha)
-        write_png(f, planes, photo.icc_profile, photo.exif, png_compression)
-        return
-    if photo.alpha is not None and fmt == "JPEG":
-        raise DataError("JPEG cannot keep the alpha channel: use --ext png, webp or tiff")
-    img = Image.fromarray(_merge(photo.pixels, photo.alpha))
-    if fmt == "WEBP" and img.mode in ("L", "LA"):
-        img = img.convert("RGBA" if img.mode == "LA" else "RGB")  # WebP has no gray mode
-    if fmt == "BMP" and img.mode == "LA":
-        img = img.convert("RGBA")
-    options: dict[str, object] = {}
-    if photo.icc_profile and fmt != "BMP":
-        options["icc_profile"] = photo.icc_profile
-    if photo.exif and fmt in ("JPEG", "WEBP", "PNG", "TIFF"):
-        options["exif"] = photo.exif
-    if fmt in ("JPEG", "WEBP"):
-        options["quality"] = quality
-    if fmt == "TIFF":
-        options["compression"] = "tiff_lzw"
-    img.save(f, format=fmt, **options)  # type: ignore[arg-type]
+
+def write_error(path: Path, error: BaseException) -> BaseException:
+    """A failed write of ``path`` as the one-line DataError users see; other errors as they
+    are (KeyboardInterrupt, bugs)."""
+    if isinstance(error, WriteError):  # already "cannot write PATH: reason"
+        return DataError(str(error))
+    if isinstance(error, DataError):
+        return DataError(f"{path}: {error}")
+    if isinstance(error, (OSError, ValueError)):
+        return DataError(f"cannot write {path}: {error}")
+    return error
 
 
 def write_photo(
@@ -353,9 +290,14 @@ def write_photo(
     path: str | Path,
     quality: int = 95,
     overwrite: bool = False,
-    png_compression: int = _PNG_ZLIB_LEVEL,
+    png_compression: int = PNG_ZLIB_LEVEL,
+    tiff_compression: int = TIFF_ZLIB_LEVEL,
 ) -> Path:
     """Write ``photo`` to ``path`` atomically: a temporary file in the same folder, renamed.
+
+    For an image already in memory; :meth:`~restorelab.inference.enhancer.Enhancer.
+    enhance_to_files` writes an enhanced image band by band instead, through the same
+    writers (:mod:`restorelab.inference.writers`), so the files are the same.
 
     Args:
         photo: pixels (+ alpha, profile, EXIF) to write.
@@ -363,30 +305,29 @@ def write_photo(
         quality: JPEG/WebP quality (1-100).
         overwrite: replace an existing file at ``path``.
         png_compression: zlib level of PNG output, 0 (none, fastest) to 9 (smallest).
+        tiff_compression: zlib level of TIFF output, 0 (uncompressed) to 9.
 
     Raises:
         DataError: unknown extension, existing file without ``overwrite``, or content the
-            format cannot hold (16 bits outside PNG, alpha in JPEG).
+            format cannot hold (16 bits outside PNG and TIFF, alpha in JPEG).
     """
     path = Path(path)
-    ext = path.suffix.lower().lstrip(".")
-    if ext not in FORMATS:
-        raise DataError(f"{path}: cannot write .{ext} files (known: {', '.join(FORMATS)})")
+    fmt = output_format(path)
     if path.exists() and not overwrite:
         raise DataError(f"{path} exists: not overwriting it (pass --overwrite to replace it)")
+    options = WriteOptions(quality, png_compression, tiff_compression)
+    layout = photo_layout(photo)
+
+    def encode(f: IO[bytes]) -> None:
+        writer = open_writer(f, fmt, layout, options, photo.icc_profile, photo.exif)
+        with finishing(writer):
+            writer.write(merge_alpha(photo.pixels, photo.alpha))
+
     try:
-        # the file object has a name (the temporary path): tifffile wants a named file
-        atomic_write(
-            path,
-            lambda f: _encode(f, photo, FORMATS[ext], quality, png_compression),
-            suffix=".part",
-        )
+        atomic_write(path, encode, suffix=".part")
     except BaseException as e:
-        if isinstance(e, WriteError):  # already "cannot write PATH: reason"
-            raise DataError(str(e)) from e
-        if isinstance(e, DataError):
-            raise DataError(f"{path}: {e}") from None
-        if isinstance(e, (OSError, ValueError)):
-            raise DataError(f"cannot write {path}: {e}") from e
-        raise
+        error = write_error(path, e)
+        if error is e:
+            raise
+        raise error from e
     return path

@@ -10,9 +10,12 @@ context, so when ``overlap`` is at least the generator's receptive field (its wi
 the untiled one up to float rounding; with smaller overlaps the cross-fade hides the seam.
 
 Output is assembled tile by tile: a tile's pixels are handed to a :class:`Canvas` as soon as no
-later tile touches them. Only two float buffers outlive a tile: the band to the right of the
-current tile and the band below the current row of tiles, so memory is bounded by the tile and
-the band, never by a float copy of the whole output.
+later tile touches them, and the canvas is told when a row band (the output rows of one row of
+tiles) is final. Only two float buffers outlive a tile: the band to the right of the current tile
+and the cross-fade band below the current row of tiles, so memory is bounded by the tile and the
+band, never by a float copy of the whole output. :class:`BandCanvas` keeps only the current row
+band, in 8/16 bits, and hands it on (to a file writer) when it is final; :class:`IntCanvas`
+keeps the whole output.
 """
 
 from __future__ import annotations
@@ -26,12 +29,19 @@ from restorelab.errors import ConfigError
 
 
 class Canvas(Protocol):
-    """Receives finished float pixels of one output, block by block."""
+    """Receives finished float pixels of one output, block by block, row band by row band.
+
+    The blocks of one row band all start at the same row and have the same height; they come
+    left to right, and :meth:`rows_done` follows the band's last block.
+    """
 
     def write(self, y: int, x: int, block: np.ndarray) -> None:
         """Store ``block`` (h, w, C) float32, values nominally in [0, 1], at row y, column x.
 
         The block is the canvas's to modify: the assembler does not reuse it."""
+
+    def rows_done(self, end: int) -> None:
+        """Every row above ``end`` is final: no later block touches it."""
 
 
 class FloatCanvas:
@@ -43,6 +53,18 @@ class FloatCanvas:
     def write(self, y: int, x: int, block: np.ndarray) -> None:
         self.array[y : y + block.shape[0], x : x + block.shape[1]] = block
 
+    def rows_done(self, end: int) -> None:
+        """Nothing to do: the whole output is kept."""
+
+
+def to_int(block: np.ndarray, max_value: float) -> np.ndarray:
+    """``block`` (float, nominally [0, 1]) clamped, scaled to ``max_value`` and rounded, in
+    place: the caller no longer needs the float values."""
+    np.clip(block, 0.0, 1.0, out=block)
+    block *= max_value
+    np.rint(block, out=block)
+    return block
+
 
 class IntCanvas:
     """A uint8 or uint16 (H, W, C) output: each block is clamped to [0, 1] and rounded."""
@@ -53,10 +75,51 @@ class IntCanvas:
 
     def write(self, y: int, x: int, block: np.ndarray) -> None:
         # in place: the assembler hands over a block it no longer needs
-        np.clip(block, 0.0, 1.0, out=block)
-        block *= self.max_value
-        np.rint(block, out=block)
-        self.array[y : y + block.shape[0], x : x + block.shape[1]] = block
+        self.array[y : y + block.shape[0], x : x + block.shape[1]] = to_int(block, self.max_value)
+
+    def rows_done(self, end: int) -> None:
+        """Nothing to do: the whole output is kept."""
+
+
+#: ``emit(y, rows)``: rows ``y .. y + len(rows)`` of an output are final (``rows``: (n, W, C)).
+RowsFn = Callable[[int, np.ndarray], None]
+
+
+class BandCanvas:
+    """A uint8 or uint16 output that keeps only the current row band and hands it to ``emit``
+    when it is final, then lets it go: memory is one band (the output rows of one row of tiles,
+    the whole width), whatever the image's height."""
+
+    def __init__(self, width: int, channels: int, dtype: np.dtype, emit: RowsFn) -> None:
+        self.width, self.channels, self.dtype = width, channels, np.dtype(dtype)
+        self.max_value = float(np.iinfo(self.dtype).max)
+        self.emit = emit
+        self.band: np.ndarray | None = None  # the current band: a view of ``buffer``
+        self.buffer: np.ndarray | None = None  # reused from band to band (less heap churn)
+        self.top = 0  # first row of the band
+
+    def write(self, y: int, x: int, block: np.ndarray) -> None:
+        if self.band is None:
+            rows = block.shape[0]
+            if self.buffer is None or len(self.buffer) < rows:
+                self.buffer = None  # let the smaller one go first
+                self.buffer = np.empty((rows, self.width, self.channels), self.dtype)
+            self.band = self.buffer[:rows]
+            self.top = y
+        if y != self.top or block.shape[0] != self.band.shape[0]:
+            raise ValueError(
+                f"block at row {y} ({block.shape[0]} rows) is outside the row band at "
+                f"row {self.top} ({self.band.shape[0]} rows)"
+            )
+        self.band[:, x : x + block.shape[1]] = to_int(block, self.max_value)
+
+    def rows_done(self, end: int) -> None:
+        if self.band is None:
+            return
+        band, self.band = self.band, None
+        if end != self.top + band.shape[0]:
+            raise ValueError(f"rows up to {end} finished, but the band ends at {self.top}")
+        self.emit(self.top, band)
 
 
 def check_tiling(tile: int, overlap: int) -> None:
@@ -102,6 +165,7 @@ class _Assembler:
         self.half = (scale * overlap) // 2  # half-width of the cross-fade band, output pixels
         self.below: np.ndarray | None = None  # band under the previous row of tiles
         self.next_below: np.ndarray | None = None
+        self.spare: np.ndarray | None = None  # the band before ``below``, reused
         self.right: np.ndarray | None = None  # band right of the previous tile in this row
 
     def _support(self, bounds: list[int], k: int) -> tuple[int, int, np.ndarray]:
@@ -137,23 +201,28 @@ class _Assembler:
         done_rows = block.shape[0] if last_row else block.shape[0] - band
         if not last_row and band:
             if self.next_below is None:
-                self.next_below = np.zeros((band, self.cols[-1], out.shape[2]), np.float32)
+                shape = (band, self.cols[-1], out.shape[2])
+                spare, self.spare = self.spare, None
+                self.next_below = spare if spare is not None else np.zeros(shape, np.float32)
             self.next_below[:, c0 : c0 + done_cols] = block[done_rows:]
         self.canvas.write(r0, c0, block[:done_rows])
         if last_col:
-            self.below, self.next_below, self.right = self.next_below, None, None
+            # the row's tiles cover every column of next_below, so a spare needs no clearing
+            self.spare, self.below = self.below, self.next_below
+            self.next_below, self.right = None, None
+            self.canvas.rows_done(r0 + done_rows)
 
 
 #: ``run(tile)`` maps an input tile (h, w, C) to one or more float32 outputs (h*s, w*s, C').
 TileFn = Callable[[np.ndarray], Sequence[np.ndarray]]
-#: ``new_canvas(index, height, width, channels)`` allocates the canvas of output ``index``.
-CanvasFactory = Callable[[int, int, int, int], Canvas]
+#: ``new_canvases([(height, width, channels), ...])`` makes the canvas of each output.
+CanvasFactory = Callable[[list[tuple[int, int, int]]], list[Canvas]]
 
 
 def run_tiled(
     image: np.ndarray,
     run: TileFn,
-    new_canvas: CanvasFactory,
+    new_canvases: CanvasFactory,
     tile: int = 0,
     overlap: int = 0,
     on_tile: Callable[[int, int], None] | None = None,
@@ -166,7 +235,8 @@ def run_tiled(
     Args:
         image: the input, any dtype ``run`` accepts, (H, W, C).
         run: the generator on one tile; returns a list of float32 (h*s, w*s, C') arrays.
-        new_canvas: allocates the destination of each output on the first tile.
+        new_canvases: makes the destinations of all outputs, once, after the first tile (when
+            their sizes are known) and before any pixel is handed over.
         tile: core size in input pixels (0: the whole image in one piece).
         overlap: context around each core, in input pixels (see the module docstring).
         on_tile: called with (tiles done, tiles total) after each tile, e.g. a progress bar.
@@ -187,10 +257,12 @@ def run_tiled(
             x0, x1 = max(0, cols[j] - overlap), min(width, cols[j + 1] + overlap)
             outs = run(image[y0:y1, x0:x1])
             if not assemblers:
-                for k, out in enumerate(outs):
-                    scale = _scale_of(out, y1 - y0, x1 - x0)
-                    canvas = new_canvas(k, height * scale, width * scale, out.shape[2])
-                    canvases.append(canvas)
+                scales = [_scale_of(out, y1 - y0, x1 - x0) for out in outs]
+                shapes = [
+                    (height * s, width * s, o.shape[2]) for s, o in zip(scales, outs, strict=True)
+                ]
+                canvases = new_canvases(shapes)
+                for canvas, scale in zip(canvases, scales, strict=True):
                     assemblers.append(_Assembler(canvas, scale, rows, cols, overlap))
             if len(outs) != len(assemblers):
                 raise ValueError(
