@@ -780,3 +780,36 @@ class KillInCheckpointWrite(L.Callback):
 
 
 # ------------------------------------------------------------------- fuzzing the image readers
+
+
+class RequeueAtStep(L.Callback):
+    """Be pre-empted by SLURM: SIGUSR1 at the end of step ``step``, SIGKILL ``grace`` steps later.
+
+    SLURM sends SIGUSR1 (``conf/launcher/slurm.yaml``) before it stops a job; Lightning's SLURM
+    handler then saves ``hpc_ckpt_<n>.ckpt`` and asks ``scontrol`` to requeue the job, and the
+    job trains on until SLURM kills it. Only at exactly ``step``: a requeued job that starts
+    after it, with the same command line, is not pre-empted again.
+    """
+
+    def __init__(self, step: int, grace: int = 1) -> None:
+        self.step, self.grace = int(step), int(grace)
+        self._signalled = False
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, idx: int
+    ) -> None:
+        if trainer.global_step == self.step:
+            self._signalled = True
+            os.kill(os.getpid(), signal.SIGUSR1)
+        elif self._signalled and trainer.global_step >= self.step + self.grace:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fake_scontrol(folder: Path) -> Path:
+    """A ``scontrol`` in ``folder`` (put it first on ``PATH``) that appends its arguments to
+    ``folder/scontrol.calls`` and succeeds: Lightning's requeue call, without a cluster."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "scontrol"
+    script.write_text(f'#!/bin/sh\necho "$@" >> "{folder / "scontrol.calls"}"\n')
+    script.chmod(0o755)
+    return folder / "scontrol.calls"

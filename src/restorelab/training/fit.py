@@ -26,6 +26,7 @@ from restorelab.data.sharding import per_device_batch_size
 from restorelab.runs.ddp import ddp_children_argv_and_run_dir
 from restorelab.runs.info import is_global_zero, record_run_info
 from restorelab.runs.job import close_loggers
+from restorelab.runs.requeue import HPC_PATTERN
 from restorelab.runs.resume import prepare_resume
 from restorelab.training.budget import PLAN_ENV, TimeBudget, apply_plan, make_plan, max_time_seconds
 from restorelab.training.builder import build_module, instantiate_dict
@@ -89,6 +90,24 @@ def save_plan(plan: Any) -> None:
     atomic_write_text(path, OmegaConf.to_yaml(saved))
 
 
+def retire_hpc_checkpoints(trainer: L.Trainer, run_dir: Path) -> None:
+    """Once ``fit`` ended, replace a requeued job's HPC checkpoints by ``last.ckpt``.
+
+    They hold a state the run has trained past, and under SLURM Lightning's ``validate`` loads
+    the newest of them instead of validating the weights just trained (its ``ckpt_path=None``
+    means "the HPC checkpoint" whenever one exists). ``last.ckpt`` is written first, so the
+    run's latest state is never lost; every process waits until they are gone.
+    """
+    spent = sorted(Path(str(trainer.default_root_dir)).glob(HPC_PATTERN))
+    if not spent:
+        return
+    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    if trainer.is_global_zero:
+        for path in spent:
+            path.unlink(missing_ok=True)
+    trainer.strategy.barrier("retire_hpc_checkpoints")
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured experiment; returns the final validation metrics.
 
@@ -136,6 +155,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         if trainer.interrupted:
             raise KeyboardInterrupt
+        retire_hpc_checkpoints(trainer, run_dir)
         if module.last_val_step != trainer.global_step:
             trainer.validate(module, datamodule=datamodule, verbose=False)
         trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
