@@ -15,8 +15,9 @@ T91 is left out: its 78 px images are smaller than the recipe's 96 px patches):
   choose and the recipe's channels-last setting), fed from batches already in memory, for
   each ``--generators`` entry; patches/s = batch size x iterations/s. The fastest one sets the
   bar the loader has to clear.
-- fed: the fastest generator's loop fed by the first loader variant, in the same process, so
-  loading and training share the CPU as in a run; ``fed / consumer`` is what loading costs.
+- fed: the fastest generator's loop fed by each loader variant in turn, in the same process,
+  so loading and training share the CPU as in a run; ``fed_ratio`` (first variant fed /
+  consumer) is what loading costs.
 
 Usage (options, then ``restorelab-train`` overrides; the default recipe's batch 16 and 96 px
 x4 patches apply)::
@@ -26,7 +27,7 @@ x4 patches apply)::
 
 The last line of stdout is JSON: ``{"cpu_capability", "images", "megapixels", "batch_size",
 "patch_size", "loader" {variant: patches/s}, "preload_s", "cache_mb", "consumers"
-{generator: patches/s}, "fastest", "fed_patches_per_s", "fed_ratio", "keeps_up"}``
+{generator: patches/s}, "fastest", "fed" {variant: patches/s}, "fed_ratio", "keeps_up"}``
 (``keeps_up``: the first variant delivers more patches/s than the fastest consumer takes).
 """
 
@@ -209,16 +210,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     loader_rates: dict[str, float] = {}
     preload_s, cache_mb = 0.0, 0.0
-    first_loader = None
+    loaders = {}
     for variant in args.variants:
         loader, preload, held = loader_for(args, variant)
         loader_rates[variant] = patches_per_s(endless(loader), args.batches, args.warmup)
         if held:
             preload_s, cache_mb = preload, held
         print(f"loader {variant}: {loader_rates[variant]:.0f} patches/s (setup {preload:.1f} s)")
-        first_loader = first_loader or loader
-    assert first_loader is not None
-    source = first_loader.dataset.source
+        loaders[variant] = loader
+    source = loaders[args.variants[0]].dataset.source
     images = len(source)
     megapixels = sum(w * h for w, h in source.sizes or ()) / 1e6
 
@@ -236,8 +236,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         consumers[name] = consume(steps[name], cycle(), args.steps, args.warmup)
         print(f"consumer {name}: {consumers[name]:.0f} patches/s")
     fastest = max(consumers, key=consumers.__getitem__)
-    fed_rate = fed(steps[fastest], endless(first_loader), args.steps, args.warmup)
-    print(f"{fastest} fed by loader {args.variants[0]}: {fed_rate:.0f} patches/s")
+    fed_rates = {}
+    for variant, loader in loaders.items():
+        fed_rates[variant] = fed(steps[fastest], endless(loader), args.steps, args.warmup)
+        print(f"{fastest} fed by loader {variant}: {fed_rates[variant]:.0f} patches/s")
+    fed_rate = fed_rates[args.variants[0]]
     result = {
         "cpu_capability": capability,
         "images": images,
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "cache_mb": round(cache_mb, 1),
         "consumers": {k: round(v, 1) for k, v in consumers.items()},
         "fastest": fastest,
-        "fed_patches_per_s": round(fed_rate, 1),
+        "fed": {k: round(v, 1) for k, v in fed_rates.items()},
         "fed_ratio": round(fed_rate / consumers[fastest], 3),
         "keeps_up": loader_rates[args.variants[0]] > consumers[fastest],
     }

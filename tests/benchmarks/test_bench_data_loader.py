@@ -43,9 +43,12 @@ def test_tiny_run_reports_loader_and_consumer_rates(
     assert result["cpu_capability"] == str(torch.backends.cpu.get_cpu_capability())
     assert (result["images"], result["megapixels"]) == (3, round(3 * 40 * 48 / 1e6, 1))
     assert (result["batch_size"], result["patch_size"]) == (2, 32)
-    assert set(result["loader"]) == {"memory:0", "disk:0"}
+    assert set(result["loader"]) == set(result["fed"]) == {"memory:0", "disk:0"}
     assert set(result["consumers"]) == {"espcn", "fsrcnn"}
-    assert all(v > 0 for v in [*result["loader"].values(), *result["consumers"].values()])
+    rates = [*result["loader"].values(), *result["consumers"].values(), *result["fed"].values()]
+    assert all(v > 0 for v in rates)
+    fastest = result["consumers"][result["fastest"]]
+    assert result["fed_ratio"] == pytest.approx(result["fed"]["memory:0"] / fastest, rel=0.01)
     assert result["cache_mb"] == round(3 * 40 * 48 * 3 / 2**20, 1)
     assert result["fastest"] == max(result["consumers"], key=result["consumers"].get)
     assert result["keeps_up"] == (
