@@ -157,6 +157,8 @@ def preview(output: str, args: Sequence[str]) -> Path:
     chosen = [o for o in overrides if o.startswith(("degradation=", "experiment="))]
     label = f" ({', '.join(chosen)})" if chosen else ""
     print(f"wrote {path}: ground truth + {n} degradations{label}, lq {tuple(lq.shape[-2:])}")
+    for i in range(n):  # what each tile was drawn with (kernels, sigmas, noise, JPEG quality)
+        print(f"lq seed +{i}: {degradation.describe(i) or '(no random parameters)'}")
     return path
 
 

@@ -21,10 +21,11 @@ from restorelab.degradations.noise import GaussianNoise, gaussian_noise
 from restorelab.degradations.order import RandomOrder
 from restorelab.degradations.pipeline import Degradation
 from restorelab.degradations.poisson import RandomNoise, poisson_noise
-from restorelab.degradations.random_blur import KERNEL_TYPES, RandomBlur, SincFilter
+from restorelab.degradations.random_blur import KERNEL_TYPES, RandomBlur
 from restorelab.degradations.random_resize import RESIZE_MODES, RandomResize, ResizeTo, resize
 from restorelab.degradations.resize import BicubicDown, bicubic_down
 from restorelab.degradations.sharpen import USMSharp, usm_sharp
+from restorelab.degradations.sinc import SincFilter
 from restorelab.ops.filtering import filter_per_sample, filter_per_sample_separable
 
 __all__ = [

@@ -30,6 +30,7 @@ __all__ = [
     "check_weights",
     "prefixed",
     "select_samples",
+    "selected_mask",
     "uniform",
 ]
 
@@ -250,6 +251,15 @@ def select_samples(
         return torch.empty(0, dtype=torch.long, device=device)
     flips = torch.rand(batch, generator=generator, device=device) < prob
     return flips.nonzero().squeeze(1)
+
+
+def selected_mask(batch: int, index: Tensor | None, device: torch.device) -> Tensor:
+    """The :func:`select_samples` result as a :math:`(B,)` bool mask (``None``: all selected)."""
+    if index is None:
+        return torch.ones(batch, dtype=torch.bool, device=device)
+    mask = torch.zeros(batch, dtype=torch.bool, device=device)
+    mask[index] = True
+    return mask
 
 
 def apply_selected(

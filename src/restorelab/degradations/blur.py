@@ -17,8 +17,10 @@ from restorelab.degradations.base import (
     check_prob,
     check_range,
     select_samples,
+    selected_mask,
     uniform,
 )
+from restorelab.degradations.context import record
 
 __all__ = ["GaussianBlur", "gaussian_blur"]
 
@@ -111,6 +113,8 @@ class GaussianBlur(Stage):
         batch = x.shape[0]
         sigma = uniform(batch, self.sigma, generator, x.device)
         index = select_samples(batch, self.prob, generator, x.device, self.choose_per)
+        record("applied", selected_mask(batch, index, x.device))
+        record("sigma", sigma)
         return apply_selected(
             x, index, lambda images, s: gaussian_blur(images, s, self.kernel_size), sigma
         )

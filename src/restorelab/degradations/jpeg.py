@@ -15,9 +15,11 @@ from restorelab.degradations.base import (
     check_prob,
     check_range,
     select_samples,
+    selected_mask,
     uniform,
 )
 from restorelab.degradations.codec import jpeg_codec
+from restorelab.degradations.context import record
 
 __all__ = ["JPEG", "jpeg_compress"]
 
@@ -91,6 +93,8 @@ class JPEG(Stage):
         batch = x.shape[0]
         quality = uniform(batch, self.quality, generator, x.device)
         index = select_samples(batch, self.prob, generator, x.device, self.choose_per)
+        record("applied", selected_mask(batch, index, x.device))
+        record("quality", quality)
         return apply_selected(x, index, jpeg_compress, quality)
 
     def extra_repr(self) -> str:

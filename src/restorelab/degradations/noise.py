@@ -14,8 +14,10 @@ from restorelab.degradations.base import (
     check_prob,
     check_range,
     select_samples,
+    selected_mask,
     uniform,
 )
+from restorelab.degradations.context import record
 
 __all__ = ["GaussianNoise", "gaussian_noise"]
 
@@ -98,6 +100,9 @@ class GaussianNoise(Stage):
         sigma = uniform(batch, self.sigma, generator, x.device)
         gray = torch.rand(batch, generator=generator, device=x.device) < self.gray_prob
         index = select_samples(batch, self.prob, generator, x.device, self.choose_per)
+        record("applied", selected_mask(batch, index, x.device))
+        record("sigma", sigma)
+        record("gray", gray)
         return apply_selected(
             x, index, lambda images, s, g: gaussian_noise(images, s, g, generator), sigma, gray
         )

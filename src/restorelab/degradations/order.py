@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from restorelab.degradations.base import DegradationError, Stage, prefixed
 from restorelab.degradations.build import build_stage
+from restorelab.degradations.context import record, stage_name
 
 __all__ = ["RandomOrder"]
 
@@ -82,9 +83,12 @@ class RandomOrder(Stage):
     def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
         groups = self._group_stages()
         order = torch.randperm(len(groups), generator=generator, device=x.device).tolist()
+        record("order", ",".join(groups[i][0] for i in order))
         for i in order:
-            for _, stage in groups[i][1]:
-                x = stage(x, generator).clamp(0.0, 1.0)
+            group, stages = groups[i]
+            for name, stage in stages:
+                with stage_name(f"{group}/{name}"):
+                    x = stage(x, generator).clamp(0.0, 1.0)
         return x
 
     def extra_repr(self) -> str:

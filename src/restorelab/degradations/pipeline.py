@@ -12,7 +12,8 @@ from torch.utils.data import get_worker_info
 
 from restorelab.degradations.base import DegradationError, Stage, prefixed
 from restorelab.degradations.build import build_stage
-from restorelab.degradations.context import using_gt_size
+from restorelab.degradations.context import recording, stage_name, using_gt_size
+from restorelab.degradations.params import Params, concatenate, describe, per_sample, summarize
 from restorelab.degradations.pool import PairPool
 
 __all__ = ["Degradation"]
@@ -96,6 +97,9 @@ class Degradation(nn.Module):
         self.pool = PairPool(pool_size) if pool_size else None
         self._generator: torch.Generator | None = None
         self._worker: int | None = None
+        #: The parameters every sample of the last call drew, ``"<stage>/<parameter>"`` -> a
+        #: float tensor (B,), on the device it was drawn on, or B names.
+        self.last_params: Params = {}
 
     @property
     def scale(self) -> int:
@@ -149,19 +153,19 @@ class Degradation(nn.Module):
             )
         with torch.no_grad(), _autocast_off(gt.device.type):
             if seeds is None:
-                lq = self._degrade(gt, self._training_generator(gt.device))
+                lq, self.last_params = self._degrade(gt, self._training_generator(gt.device))
             else:
                 per_image = seeds.tolist() if isinstance(seeds, Tensor) else list(seeds)
                 if len(per_image) != gt.shape[0]:
                     raise ValueError(
                         f"Degradation: got {len(per_image)} seeds for a batch of {gt.shape[0]}."
                     )
-                lq = torch.cat(
-                    [
-                        self._degrade(gt[i : i + 1], _seeded(_check_seed(s), gt.device))
-                        for i, s in enumerate(per_image)
-                    ]
-                )
+                results = [
+                    self._degrade(gt[i : i + 1], _seeded(_check_seed(s), gt.device))
+                    for i, s in enumerate(per_image)
+                ]
+                lq = torch.cat([image for image, _ in results])
+                self.last_params = concatenate([p for _, p in results], [1] * len(results))
             lq = lq.clamp(0.0, 1.0)
             if self.quantize:
                 lq = torch.round(lq * 255.0) / 255.0
@@ -183,11 +187,21 @@ class Degradation(nn.Module):
         with torch.no_grad():
             return self.pool(gt, lq, self._training_generator(gt.device))
 
-    def _degrade(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        with using_gt_size(x.shape[-2], x.shape[-1]):
-            for stage in self.stages.values():
-                x = stage(x, generator).clamp(0.0, 1.0)
-        return x
+    def summary(self) -> dict[str, float]:
+        """The last call's parameters summarized for logging (see :func:`params.summarize`)."""
+        return summarize(self.last_params)
+
+    def describe(self, index: int) -> str:
+        """The parameters sample ``index`` of the last call was degraded with, on one line."""
+        return describe(self.last_params, index)
+
+    def _degrade(self, x: Tensor, generator: torch.Generator) -> tuple[Tensor, Params]:
+        batch = x.shape[0]
+        with using_gt_size(x.shape[-2], x.shape[-1]), recording() as drawn:
+            for name, stage in self.stages.items():
+                with stage_name(name):
+                    x = stage(x, generator).clamp(0.0, 1.0)
+        return x, per_sample(drawn, batch)
 
     def _training_generator(self, device: torch.device) -> torch.Generator:
         """The training stream, per device and per DataLoader worker.

@@ -14,14 +14,32 @@ from restorelab.degradations.base import (
     check_prob,
     check_range,
     select_samples,
+    selected_mask,
     uniform,
 )
+from restorelab.degradations.context import record
 from restorelab.degradations.noise import gaussian_noise
 
-__all__ = ["RandomNoise", "poisson_noise"]
+__all__ = ["DISTINCT", "RandomNoise", "distinct_levels", "poisson_noise"]
 
 # ITU-R BT.601 luma weights, as kornia's and OpenCV's rgb_to_grayscale use.
 _LUMA = (0.299, 0.587, 0.114)
+
+
+#: ``levels`` value that sets each image's photon count from its distinct 8-bit values.
+DISTINCT = "distinct"
+
+
+def distinct_levels(x: Tensor) -> Tensor:
+    """Per image, ``2 ** ceil(log2(n))`` for its ``n`` distinct 8-bit values: :math:`(B, 1, 1, 1)`.
+
+    BasicSR's photon count for Poisson noise (``generate_poisson_noise_pt``).
+    """
+    index = torch.round(x.clamp(0.0, 1.0) * 255.0).to(torch.long).flatten(1)
+    present = torch.zeros(x.shape[0], 256, dtype=torch.bool, device=x.device)
+    present.scatter_(1, index, True)
+    distinct = present.sum(dim=1).clamp_min(1).to(x.dtype)
+    return torch.exp2(torch.ceil(torch.log2(distinct))).view(-1, 1, 1, 1)
 
 
 def poisson_noise(
@@ -29,7 +47,7 @@ def poisson_noise(
     scale: Tensor,
     gray: Tensor,
     generator: torch.Generator | None = None,
-    levels: int = 256,
+    levels: int | str = 256,
 ) -> Tensor:
     r"""Add scaled Poisson (photon shot) noise, in colour or grey, to images in :math:`[0, 1]`.
 
@@ -37,15 +55,17 @@ def poisson_noise(
     :math:`\mathrm{Poisson}(x \cdot levels) / levels`, and the difference to the image, times
     ``scale``, is added: the noise variance grows with brightness (:math:`scale^2 x / levels`),
     unlike Gaussian noise. Grey samples draw the noise on the luma and share it across channels.
-    BasicSR sets ``levels`` to the next power of two above the number of distinct values in each
-    image; for 8-bit photos that is 256, used here for every image (no per-image ``unique``).
+    ``levels="distinct"`` is BasicSR's choice: per image, the next power of two at or above the
+    number of distinct 8-bit values it holds (of its luma for grey noise), so a dark or flat image
+    gets stronger noise; counted for the whole batch at once with one scatter, where BasicSR calls
+    ``torch.unique`` image by image. An integer uses that photon count for every image.
 
     Args:
         x: images in :math:`[0, 1]`.
         scale: noise scale of each image, :math:`(B,)`, non-negative.
         gray: whether each image gets grey (channel-shared) noise, :math:`(B,)` bool.
         generator: random generator (None: the global one).
-        levels: photon count of a white pixel.
+        levels: photon count of a white pixel, or ``"distinct"`` (see above).
 
     Returns:
         The noisy images, not clamped.
@@ -62,14 +82,16 @@ def poisson_noise(
     quantized = torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
     if x.shape[-3] == 3:
         luma = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-        grey_source = (quantized * luma).sum(dim=-3, keepdim=True)
+        # the luma rounded to 8 bits, as BasicSR takes it: the grey image a camera would store
+        grey_source = torch.round((quantized * luma).sum(dim=-3, keepdim=True) * 255.0) / 255.0
     else:
         grey_source = quantized[:, :1]
     gray_b = gray.to(x.device).view(-1, 1, 1, 1)
     # One draw for both cases keeps the stream length fixed: grey samples use the luma field.
     source = torch.where(gray_b, grey_source.expand_as(quantized), quantized)
-    counts = torch.poisson(source * levels, generator=generator)
-    noise = counts / levels - source
+    photons: Tensor | int = distinct_levels(source) if levels == DISTINCT else int(levels)
+    counts = torch.poisson(source * photons, generator=generator)
+    noise = counts / photons - source
     noise = torch.where(gray_b, noise[:, :1].expand_as(noise), noise)
     return x + noise * scale.to(device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
 
@@ -92,7 +114,9 @@ class RandomNoise(Stage):
         sigma: ``[low, high]`` Gaussian standard deviation in 0..255 units.
         poisson_scale: ``[low, high]`` Poisson noise scale.
         gray_prob: probability of grey noise.
-        levels: photon count of a white pixel for Poisson noise.
+        levels: photon count of a white pixel for Poisson noise, or ``"distinct"``: per image
+            from its number of distinct 8-bit values, as BasicSR does (``degradation=
+            realesrgan``).
         prob: probability that a sample gets noise at all.
         choose_per: ``"sample"`` or ``"batch"``: how the noise kind and ``prob`` are drawn.
 
@@ -107,7 +131,7 @@ class RandomNoise(Stage):
         sigma: Sequence[float] = (1.0, 30.0),
         poisson_scale: Sequence[float] = (0.05, 3.0),
         gray_prob: float = 0.4,
-        levels: int = 256,
+        levels: int | str = 256,
         prob: float = 1.0,
         choose_per: str = "sample",
     ) -> None:
@@ -117,8 +141,12 @@ class RandomNoise(Stage):
         self.sigma = check_range(owner, "sigma", sigma, minimum=0.0)
         self.poisson_scale = check_range(owner, "poisson_scale", poisson_scale, minimum=0.0)
         self.gray_prob = check_prob(owner, "gray_prob", gray_prob)
-        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-            raise DegradationError(f"{owner}: `levels` must be a positive integer, got {levels!r}.")
+        if levels != DISTINCT and (
+            isinstance(levels, bool) or not isinstance(levels, int) or levels < 1
+        ):
+            raise DegradationError(
+                f"{owner}: `levels` must be a positive integer or {DISTINCT!r}, got {levels!r}."
+            )
         self.levels = levels
         self.prob = check_prob(owner, "prob", prob)
         self.choose_per = check_choose_per(owner, choose_per)
@@ -132,11 +160,13 @@ class RandomNoise(Stage):
         scale = uniform(batch, self.poisson_scale, generator, device)
         gray = torch.rand(batch, generator=generator, device=device) < self.gray_prob
         index = select_samples(batch, self.prob, generator, device, self.choose_per)
-        chosen = torch.zeros(batch, dtype=torch.bool, device=device)
-        if index is None:
-            chosen[:] = True
-        else:
-            chosen[index] = True
+        chosen = selected_mask(batch, index, device)
+        record("applied", chosen)
+        record("kind", ["gaussian" if g else "poisson" for g in is_gaussian.tolist()])
+        nan = torch.full_like(sigma, float("nan"))
+        record("sigma", torch.where(is_gaussian, sigma, nan))  # 0..255, Gaussian samples
+        record("poisson_scale", torch.where(is_gaussian, nan, scale))  # Poisson samples
+        record("gray", gray)
         gauss_idx = (chosen & is_gaussian).nonzero().squeeze(1)
         poisson_idx = (chosen & ~is_gaussian).nonzero().squeeze(1)
         if not gauss_idx.numel() and not poisson_idx.numel():

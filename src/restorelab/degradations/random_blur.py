@@ -1,5 +1,5 @@
 """Blur with a kernel drawn per sample from a mix of families: Real-ESRGAN's blur, plus motion
-and defocus for deblurring, and the final sinc filter as its own stage.
+and defocus for deblurring (the final sinc filter is its own stage, in ``sinc.py``).
 """
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ from restorelab.degradations.base import (
     check_range,
     check_weights,
     select_samples,
+    selected_mask,
     uniform,
 )
+from restorelab.degradations.context import record
 from restorelab.degradations.kernels import (
     defocus_kernels,
     gaussian_kernels,
     generalized_gaussian_kernels,
     motion_kernels,
-    normalize,
     plateau_kernels,
     sinc_kernels,
 )
@@ -39,7 +40,7 @@ from restorelab.ops.filtering import (
     support_reach,
 )
 
-__all__ = ["KERNEL_TYPES", "RandomBlur", "SincFilter", "random_odd_sizes"]
+__all__ = ["KERNEL_TYPES", "RandomBlur", "apply_kernels", "random_odd_sizes"]
 
 #: The kernel families :class:`RandomBlur` can draw from (``kernel_list`` entries).
 KERNEL_TYPES = (
@@ -257,6 +258,10 @@ class RandomBlur(Stage):
             omega = torch.where(size < self.sinc_small_size, omega_small, omega_wide)
             kernels = torch.where(is_sinc.view(-1, 1, 1), sinc_kernels(omega, size, k), kernels)
 
+        record("kind", ["sinc" if s else n for n, s in zip(names, is_sinc.tolist(), strict=True)])
+        record("size", size)
+        record("sigma_x", sigma_x)
+        record("sigma_y", sigma_y)
         separable = iso & torch.tensor([n == "iso" for n in names], device=device) & ~is_sinc
         # Isotropic Gaussians are kornia's: the outer product of its 1-D kernel, cut to the size.
         offsets = torch.arange(-(k // 2), k // 2 + 1, device=device, dtype=sigma_x.dtype)
@@ -273,11 +278,8 @@ class RandomBlur(Stage):
         batch = x.shape[0]
         kernels, separable, profile = self.draw_kernels(batch, generator, x.device)
         index = select_samples(batch, self.prob, generator, x.device, self.choose_per)
-        chosen = torch.zeros(batch, dtype=torch.bool, device=x.device)
-        if index is None:
-            chosen[:] = True
-        else:
-            chosen[index] = True
+        chosen = selected_mask(batch, index, x.device)
+        record("applied", chosen)
         return apply_kernels(x, kernels.to(x.dtype), chosen, separable, profile.to(x.dtype))
 
     def extra_repr(self) -> str:
@@ -324,76 +326,3 @@ def apply_kernels(
     else:
         filtered = filter_per_sample(images, kernels.index_select(0, index)[:, window, window])
     return filtered if every else x.index_copy(0, index, filtered)
-
-
-class SincFilter(Stage):
-    r"""Filter each sample with a circular sinc (ideal low-pass) kernel with probability ``prob``.
-
-    Real-ESRGAN's final step (``final_sinc_prob 0.8``, cutoff :math:`[\pi/3, \pi]`, support 7..21
-    on a 21 grid) that reproduces the ringing and overshoot of over-sharpened or resampled
-    images. Skipped samples (Real-ESRGAN's "pulse" kernel, an identity) are not computed.
-
-    Args:
-        kernel_size: odd side of the grid.
-        size_range: ``[low, high]`` odd support sizes.
-        omega: ``[low, high]`` cutoff in radians per pixel, within :math:`(0, \pi]`.
-        prob: probability that a sample is filtered.
-        choose_per: ``"sample"`` (Real-ESRGAN: a sinc or a pulse kernel per image) or
-            ``"batch"``.
-
-    Shape:
-        - Input: :math:`(B, C, H, W)`
-        - Output: :math:`(B, C, H, W)`
-    """
-
-    def __init__(
-        self,
-        kernel_size: int = 21,
-        size_range: Sequence[int] = (7, 21),
-        omega: Sequence[float] = (math.pi / 3, math.pi),
-        prob: float = 0.8,
-        choose_per: str = "sample",
-    ) -> None:
-        super().__init__()
-        owner = type(self).__name__
-        self.kernel_size = check_odd(owner, "kernel_size", kernel_size, minimum=3)
-        low, high = check_range(owner, "size_range", size_range, minimum=1)
-        if int(low) % 2 == 0 or int(high) % 2 == 0 or high > self.kernel_size:
-            raise DegradationError(
-                f"{owner}: `size_range` must hold odd integers <= kernel_size="
-                f"{self.kernel_size}, got {list(size_range)!r}."
-            )
-        self.size_range = (int(low), int(high))
-        self.omega = check_range(
-            owner, "omega", omega, minimum=0.0, maximum=math.pi + 1e-4, strict_minimum=True
-        )
-        self.prob = check_prob(owner, "prob", prob)
-        self.choose_per = check_choose_per(owner, choose_per)
-
-    def check_input_size(self, height: int, width: int) -> tuple[int, int]:
-        """Fail at start-up when the kernel cannot fit the images this stage will see."""
-        return check_kernel_fits(
-            type(self).__name__, self.kernel_size, height, width, "it filters."
-        )
-
-    def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        batch = x.shape[0]
-        size = random_odd_sizes(batch, self.size_range, generator, x.device)
-        omega = uniform(batch, self.omega, generator, x.device)
-        index = select_samples(batch, self.prob, generator, x.device, self.choose_per)
-        chosen = torch.zeros(batch, dtype=torch.bool, device=x.device)
-        if index is None:
-            chosen[:] = True
-        else:
-            chosen[index] = True
-        if not bool(chosen.any()):
-            return x
-        kernels = normalize(sinc_kernels(omega, size, self.kernel_size)).to(x.dtype)
-        return apply_kernels(x, kernels, chosen)
-
-    def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, size_range={list(self.size_range)}, "
-            f"omega={[round(w, 4) for w in self.omega]}, prob={self.prob}, "
-            f"choose_per={self.choose_per}"
-        )

@@ -25,7 +25,7 @@ from restorelab.degradations.base import (
     check_weights,
     uniform,
 )
-from restorelab.degradations.context import gt_size
+from restorelab.degradations.context import gt_size, record
 
 __all__ = ["RESIZE_MODES", "RandomResize", "ResizeTo", "resize"]
 
@@ -117,6 +117,9 @@ class RandomResize(Stage):
             gt_h, gt_w = gt_size(x)
             base_h, base_w = gt_h / self.relative_to_scale, gt_w / self.relative_to_scale
         size = (max(1, int(base_h * factor)), max(1, int(base_w * factor)))
+        record("direction", ("up", "down", "keep")[choice])
+        record("scale", factor)
+        record("mode", mode)
         return resize(x, size, mode, self.antialias)
 
     def extra_repr(self) -> str:
@@ -171,6 +174,7 @@ class ResizeTo(Stage):
                 f"{type(self).__name__}: image size {gt_h}x{gt_w} is not divisible by "
                 f"scale={self.scale}; mod-crop the ground truth to a multiple of the scale."
             )
+        record("mode", mode)
         return resize(x, (gt_h // self.scale, gt_w // self.scale), mode, self.antialias)
 
     def extra_repr(self) -> str:
