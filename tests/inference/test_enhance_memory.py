@@ -187,8 +187,9 @@ def test_default_generator_peak_does_not_grow_with_image_height(tmp_path: Path) 
     assert growth < more_input + added / 4, (growth / MB, added / MB)
 
 
-#: 4096x4096 at x4 with the stand-in: 8-bit PNG, 16-bit PNG, 16-bit TIFF (bytes)
-BAR = {("png", 8): 900 * MB, ("png", 16): 1100 * MB, ("tiff", 16): 1100 * MB}
+#: 4096x4096 at x4 with the stand-in (measured 715 and 767 MiB; holding the output as before
+#: adds 768 or 1536 MiB of it)
+BAR = {("png", 8): 900 * MB, ("png", 16): 1000 * MB}
 
 
 @pytest.mark.slow
