@@ -204,7 +204,9 @@ def test_budgeted_run_anneals_and_rerun_repeats_it(tmp_path: Path) -> None:
     assert info["precision"]["requested"] == "auto"
     assert f"precision: {info['precision']['precision']} (auto;" in first.stdout
     assert plan.line(reused=False) in first.stdout
-    assert 400 < plan.max_steps < 100000  # sized by the clock, not the cap
+    # sized by the clock, not the cap (the count follows the machine: ~1,500 idle, ~170 on a
+    # 2-core machine loaded 5x; the checks below hold for any plan of more than 100 steps)
+    assert 100 < plan.max_steps < plan.cap
     assert plan.val_check_interval == math.ceil(plan.max_steps / 3)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["step"] == plan.max_steps  # the schedule ran to its end...
@@ -213,7 +215,10 @@ def test_budgeted_run_anneals_and_rerun_repeats_it(tmp_path: Path) -> None:
     assert last >= plan.max_steps - 50
     expected_last = ETA_MIN + (LR - ETA_MIN) * (1 + math.cos(math.pi * last / plan.max_steps)) / 2
     assert lrs[last] == pytest.approx(expected_last, rel=1e-6)  # ...annealed to ~eta_min
-    assert lrs[last] < LR * 0.05  # a cosine 50 steps before the end of 400 is at 3.9%
+    # the last logged step is at most 50 before the end: the LR is below that point's cosine
+    lag = 50 / plan.max_steps
+    assert lrs[last] <= ETA_MIN + (LR - ETA_MIN) * (1 + math.cos(math.pi * (1 - lag))) / 2
+    assert lrs[last] < LR * 0.2  # 50 steps before the end of 100 is at 14.6%
 
     # a rerun from the saved config reuses the plan: same steps, same numbers
     again = ok(
