@@ -53,8 +53,10 @@ def lq_statistics(gt: Tensor, lq: Tensor, scale: int) -> dict[str, Tensor]:
     - ``psnr``: dB of ``lq`` against MATLAB-bicubic ``gt / scale`` (RGB, :math:`[0, 1]`).
     - ``sharpness``: mean Sobel magnitude of the lightly smoothed luma of ``lq`` over that of the
       clean downscale; 1 is as sharp, lower is blurrier (noise and ringing raise it).
-    - ``noise``: white-noise standard deviation of ``lq`` in 0..255 units (median absolute
-      finest diagonal wavelet coefficient over 0.6745); JPEG and blur lower it, texture raises it.
+    - ``noise``: white-noise standard deviation of the luma of ``lq`` in 0..255 units (median
+      absolute finest diagonal wavelet coefficient over 0.6745; independent colour noise of
+      sigma shows as 0.668 sigma there, grey noise as sigma); JPEG and blur lower it, texture
+      raises it.
 
     Shape:
         - gt: :math:`(B, C, H, W)`, lq: :math:`(B, C, H / scale, W / scale)`
