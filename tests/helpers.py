@@ -88,6 +88,23 @@ def copy_reference_gt(folder: Path) -> Path:
     return folder
 
 
+#: One-step Optuna trials (the sweep searches generator.num_feat, so it is not set here).
+TINY_TRIAL = [
+    "generator.num_conv=2",
+    "data.batch_size=2",
+    "data.patch_size=32",
+    "data.val_names=[coffee]",
+    "trainer.max_steps=1",
+    "trainer.val_check_interval=1",
+    "trainer.precision=32-true",
+    "trainer.max_time=null",
+    "trainer.enable_model_summary=false",
+    "trainer.enable_progress_bar=false",
+    "logger=csv",
+    "callbacks=none",
+]
+
+
 def train_cli(
     args: list[str], outputs: Path, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:

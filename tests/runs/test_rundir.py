@@ -17,7 +17,7 @@ import pytest
 
 from restorelab.errors import ConfigError
 from restorelab.runs.rundir import check_run_dir, check_sweep_dir
-from tests.helpers import TINY, assert_one_line_error, ok, run_cli, train_cli
+from tests.helpers import TINY, TINY_TRIAL, assert_one_line_error, ok, run_cli, train_cli
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -43,22 +43,6 @@ def test_a_new_run_into_a_run_directory_is_refused_and_changes_nothing(tmp_path:
         f"resume={run}"
     )
     assert snapshot(run) == before  # not even Hydra's .hydra/ or the log was touched
-
-
-TINY_TRIAL = [
-    "generator.num_conv=2",
-    "data.batch_size=2",
-    "data.patch_size=32",
-    "data.val_names=[coffee]",
-    "trainer.max_steps=1",
-    "trainer.val_check_interval=1",
-    "trainer.precision=32-true",
-    "trainer.max_time=null",
-    "trainer.enable_model_summary=false",
-    "trainer.enable_progress_bar=false",
-    "logger=csv",
-    "callbacks=none",
-]
 
 
 @pytest.mark.slow

@@ -9,22 +9,8 @@ import optuna
 import pytest
 from omegaconf import OmegaConf
 
-from tests.helpers import run_cli
+from tests.helpers import TINY_TRIAL, run_cli
 
-TINY_TRIAL = [
-    "generator.num_conv=2",
-    "data.batch_size=2",
-    "data.patch_size=32",
-    "data.val_names=[coffee]",
-    "trainer.max_steps=1",
-    "trainer.val_check_interval=1",
-    "trainer.precision=32-true",
-    "trainer.max_time=null",
-    "trainer.enable_model_summary=false",
-    "trainer.enable_progress_bar=false",
-    "logger=csv",
-    "callbacks=none",
-]
 SEARCHED = {"loss.terms.fft.weight", "optimizer.generator.lr", "generator.num_feat"}
 
 
