@@ -73,7 +73,13 @@ def basicsr_statistics(
 ) -> dict[str, list[float]]:
     """lq_statistics of BasicSR's degradation of every patch, seeded with ``seed``."""
     sys.path.insert(0, str(PEER_DIR))
-    import basicsr_degradation_speed as peer
+    try:
+        import basicsr_degradation_speed as peer
+    except ImportError as err:
+        raise SystemExit(
+            f"degradation_peer_stats: cannot import BasicSR or the peer harness from {PEER_DIR} "
+            f"({err}); run with the peer venv's python (../shared/peer/setup.sh)"
+        ) from err
 
     random.seed(seed)
     np.random.seed(seed)
@@ -109,10 +115,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     torch.set_num_threads(args.threads)
-    import basicsr
-
     patches = draw_patches(args.batches, args.batch, args.size, seed=args.seeds[0])
     runs = [basicsr_statistics(patches, args.size, seed) for seed in args.seeds]
+    import basicsr
+
     result = {
         "command": "/tmp/peer/venv/bin/python benchmarks/degradation_peer_stats.py "
         + " ".join(sys.argv[1:] if argv is None else argv),

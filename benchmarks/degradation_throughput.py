@@ -4,7 +4,7 @@ Run it with the peer venv's Python (BasicSR 1.4.2, Real-ESRGAN 0.3.0 and restore
 there; see ``../shared/peer/SETUP.md``)::
 
     /tmp/peer/venv/bin/python benchmarks/degradation_throughput.py [--batch 16] [--size 256]
-        [--rounds 40] [--usm-rounds 4] [--warmup 2] [--threads 2] [overrides ...]
+        [--rounds 60] [--usm-rounds 4] [--warmup 2] [--threads 2] [overrides ...]
 
 The two sides, on the same batches of ``--size`` px crops of the embedded photographs (x4):
 
@@ -234,7 +234,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=40, help="rounds without USM")
+    parser.add_argument("--rounds", type=int, default=60, help="rounds without USM")
     parser.add_argument("--usm-rounds", type=int, default=4, help="rounds with USM")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the harness: 2)")

@@ -28,6 +28,7 @@ __all__ = [
     "check_prob",
     "check_range",
     "check_weights",
+    "clamped",
     "prefixed",
     "select_samples",
     "selected_mask",
@@ -251,6 +252,15 @@ def select_samples(
         return torch.empty(0, dtype=torch.long, device=device)
     flips = torch.rand(batch, generator=generator, device=device) < prob
     return flips.nonzero().squeeze(1)
+
+
+def clamped(out: Tensor, x: Tensor) -> Tensor:
+    """A stage's output ``out`` of input ``x`` clamped to :math:`[0, 1]` for the next stage.
+
+    In place, since every stage returns a new tensor or ``x`` itself: a stage that left the
+    batch untouched (a skipped branch) returns its already valid input, which costs nothing.
+    """
+    return out if out is x else out.clamp_(0.0, 1.0)
 
 
 def selected_mask(batch: int, index: Tensor | None, device: torch.device) -> Tensor:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from restorelab.degradations.base import DegradationError, Stage, prefixed
+from restorelab.degradations.base import DegradationError, Stage, clamped, prefixed
 from restorelab.degradations.build import build_stage
 from restorelab.degradations.context import record, stage_name
 
@@ -88,7 +88,7 @@ class RandomOrder(Stage):
             group, stages = groups[i]
             for name, stage in stages:
                 with stage_name(f"{group}/{name}"):
-                    x = stage(x, generator).clamp(0.0, 1.0)
+                    x = clamped(stage(x, generator), x)
         return x
 
     def extra_repr(self) -> str:

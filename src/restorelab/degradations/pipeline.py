@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import get_worker_info
 
-from restorelab.degradations.base import DegradationError, Stage, prefixed
+from restorelab.degradations.base import DegradationError, Stage, clamped, prefixed
 from restorelab.degradations.build import build_stage
 from restorelab.degradations.context import recording, stage_name, using_gt_size
 from restorelab.degradations.params import Params, concatenate, describe, per_sample, summarize
@@ -200,7 +200,7 @@ class Degradation(nn.Module):
         with using_gt_size(x.shape[-2], x.shape[-1]), recording() as drawn:
             for name, stage in self.stages.items():
                 with stage_name(name):
-                    x = stage(x, generator).clamp(0.0, 1.0)
+                    x = clamped(stage(x, generator), x)
         return x, per_sample(drawn, batch)
 
     def _training_generator(self, device: torch.device) -> torch.Generator:

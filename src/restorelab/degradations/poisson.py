@@ -80,20 +80,28 @@ def poisson_noise(
         torch.Size([2, 3, 8, 8])
     """
     quantized = torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
-    if x.shape[-3] == 3:
-        luma = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-        # the luma rounded to 8 bits, as BasicSR takes it: the grey image a camera would store
-        grey_source = torch.round((quantized * luma).sum(dim=-3, keepdim=True) * 255.0) / 255.0
-    else:
-        grey_source = quantized[:, :1]
-    gray_b = gray.to(x.device).view(-1, 1, 1, 1)
-    # One draw for both cases keeps the stream length fixed: grey samples use the luma field.
-    source = torch.where(gray_b, grey_source.expand_as(quantized), quantized)
-    photons: Tensor | int = distinct_levels(source) if levels == DISTINCT else int(levels)
-    counts = torch.poisson(source * photons, generator=generator)
-    noise = counts / photons - source
-    noise = torch.where(gray_b, noise[:, :1].expand_as(noise), noise)
+    gray = gray.to(x.device)
+    noise = torch.empty_like(x)
+    # Colour samples draw a field per channel, grey ones one field on their 8-bit luma (as
+    # BasicSR takes it: the grey image a camera would store), shared by the channels. Drawing
+    # only what is used saves two thirds of the (costly) Poisson draws of the grey samples.
+    colour_rows, grey_rows = (~gray).nonzero().squeeze(1), gray.nonzero().squeeze(1)
+    if colour_rows.numel():
+        noise[colour_rows] = _photon_noise(quantized[colour_rows], levels, generator)
+    if grey_rows.numel():
+        picked = quantized[grey_rows]
+        if x.shape[-3] == 3:
+            luma = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+            picked = torch.round((picked * luma).sum(dim=-3, keepdim=True) * 255.0) / 255.0
+        field = _photon_noise(picked[:, :1], levels, generator)
+        noise[grey_rows] = field.expand(-1, x.shape[-3], -1, -1)
     return x + noise * scale.to(device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
+
+
+def _photon_noise(source: Tensor, levels: int | str, generator: torch.Generator | None) -> Tensor:
+    """``Poisson(source * photons) / photons - source`` for images on 8-bit levels."""
+    photons: Tensor | int = distinct_levels(source) if levels == DISTINCT else int(levels)
+    return torch.poisson(source * photons, generator=generator) / photons - source
 
 
 class RandomNoise(Stage):
