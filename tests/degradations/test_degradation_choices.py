@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import signal
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,7 +22,8 @@ from restorelab.degradations import (
     RandomNoise,
     bicubic_down,
 )
-from tests.helpers import CONF
+from restorelab.weights import load_checkpoint
+from tests.helpers import COMMON, CONF, ok, train_cli
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -173,3 +176,32 @@ def test_training_batches_take_their_pairs_from_the_pool() -> None:
     assert not torch.equal(outputs[-1]["gt"], stream[-1])  # later ones come from it
     for batch in outputs:
         assert torch.equal(batch["lq"], bicubic_down(batch["gt"], 2))
+
+
+@pytest.mark.slow
+def test_a_killed_and_resumed_run_continues_with_the_same_pool(tmp_path: Path) -> None:
+    pooled_run = [*COMMON, "+degradation.pool_size=4", "logger=csv"]
+    full = tmp_path / "full"
+    ok(train_cli([*pooled_run, f"hydra.run.dir={full}"], tmp_path / "o1"))
+    part = tmp_path / "part"
+    killed = train_cli(
+        [
+            *pooled_run,
+            f"hydra.run.dir={part}",
+            "+callbacks.kill._target_=tests.helpers.KillAtStep",
+            "+callbacks.kill.step=5",
+        ],
+        tmp_path / "o2",
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    saved = load_checkpoint(part / "checkpoints" / "last.ckpt")
+    assert saved["global_step"] == 4
+    pool = saved["state_dict"]["degradation.pool._extra_state"]
+    assert pool["count"] == 4 and pool["gt"].dtype == torch.uint8  # full, kept in 8 bits
+    ok(train_cli([f"resume={part}", "~callbacks.kill"], tmp_path / "o2"))
+    a = load_checkpoint(full / "checkpoints" / "last.ckpt")["state_dict"]
+    b = load_checkpoint(part / "checkpoints" / "last.ckpt")["state_dict"]
+    generator = [k for k in a if k.startswith("generator.")]
+    assert generator and all(torch.equal(a[k], b[k]) for k in generator)
+    pool_a, pool_b = a["degradation.pool._extra_state"], b["degradation.pool._extra_state"]
+    assert torch.equal(pool_a["gt"], pool_b["gt"]) and torch.equal(pool_a["lq"], pool_b["lq"])
