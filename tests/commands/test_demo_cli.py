@@ -12,7 +12,7 @@ import pytest
 import restorelab.inference.bundled
 from restorelab.commands.demo import main, model_sources
 from restorelab.inference.export import export_model
-from tests.helpers import TINY_COMPACT, assert_one_line_error, run_cli, save_checkpoint
+from tests.helpers import TINY_COMPACT, save_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +33,11 @@ def error_of(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return lines[0].removeprefix("restorelab-demo: error: ")
 
 
-def test_no_arguments_without_a_bundled_model_asks_for_one(tmp_path: Path) -> None:
-    """The installed command, as a user runs it (no model is bundled yet: issue 14)."""
-    line = assert_one_line_error(
-        run_cli("restorelab-demo", cwd=tmp_path, timeout=120), "restorelab-demo"
-    )
-    assert line == (
-        "restorelab-demo: error: no bundled model is installed; pass --ckpt "
-        "RUN/checkpoints/best.ckpt or --model FILE.onnx|FILE.safetensors"
-    )
+def test_no_arguments_offers_the_installed_default_real_x4() -> None:
+    """Without --ckpt or --model the page serves the wheel's default model (issue 14)."""
+    [source] = model_sources([], [])
+    assert source.name == "real_x4" and source.path.name == "real_x4.safetensors"
+    assert source.card["scale"] == 4 and source.card["task"].startswith("blind x4")
 
 
 def test_no_arguments_uses_the_bundled_default(

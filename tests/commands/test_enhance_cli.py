@@ -246,3 +246,50 @@ def test_nested_untrusted_targets_are_refused() -> None:
     nested = {**trusted, "extra": [{"_target_": "builtins.eval", "_args_": ["1"]}]}
     with pytest.raises(DataError, match=r"refusing to load bad\.ckpt: .*'builtins\.eval'"):
         check_targets(nested, "bad.ckpt")
+
+
+def test_no_model_flag_uses_the_bundled_real_x4_and_model_names_pick_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from restorelab.inference.enhancer import Enhancer
+
+    src = _save(tmp_path / "photo.png", 20, 24)
+    assert _run([str(src), "-o", str(tmp_path / "default")], capsys)[0] == 0
+    assert _run([str(src), "-o", str(tmp_path / "sr"), "--model", "sr_x4"], capsys)[0] == 0
+    default = np.asarray(Image.open(tmp_path / "default" / "photo.png"))
+    sr = np.asarray(Image.open(tmp_path / "sr" / "photo.png"))
+    assert default.shape == sr.shape == (80, 96, 3)
+    pixels = np.asarray(Image.open(src))
+    assert np.array_equal(default, np.asarray(Enhancer.from_checkpoint("real_x4").enhance(pixels)))
+    assert np.array_equal(sr, np.asarray(Enhancer.from_checkpoint("sr_x4").enhance(pixels)))
+    assert not np.array_equal(default, sr)
+    code, err = _run([str(src), "-o", str(tmp_path / "x"), "--model", "sharpen"], capsys)
+    assert code == 2
+    assert err.strip() == (
+        "restorelab-enhance: error: --model sharpen: no such file, and no bundled model of "
+        "that name (bundled: denoise, real_x4, sr_x4)"
+    )
+
+
+def test_list_models_shows_each_with_task_scale_size_command_and_scores(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--list-models"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("sr_x4: x4 super-resolution of clean images")
+    assert "denoise: colour denoising" in out
+    assert "real_x4 (default): blind x4 super-resolution" in out
+    assert re.search(r"scale x4, SRVGGNetCompact, 621424 parameters, 2\.5 MB \(sr_x4", out)
+    assert out.count("training command: restorelab-train experiment=zoo/") == 3
+    assert "heldout/bsds_test195/psnr_y" in out
+
+
+def test_inputs_and_output_are_still_required_without_list_models(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["photo.png"])
+    assert exit_info.value.code == 2
+    assert "the following arguments are required: -o/--output" in capsys.readouterr().err

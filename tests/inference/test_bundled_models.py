@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from restorelab.errors import ConfigError
 from restorelab.inference.bundled import (
@@ -78,3 +79,79 @@ def test_a_bad_manifest_is_named(tmp_path: Path, content: str, message: str) -> 
     with pytest.raises(ConfigError, match=message) as caught:
         bundled_models(tmp_path)
     assert str(caught.value).startswith(f"{tmp_path / 'models.json'}: ")
+
+
+# ---------------------------------------------------------------- the models in the wheel
+SHIPPED = {
+    "sr_x4": ("SRVGGNetCompact", 4),
+    "real_x4": ("SRVGGNetCompact", 4),
+    "denoise": ("NAFNet", 1),
+}
+
+
+def test_the_package_ships_three_models_with_real_x4_the_default() -> None:
+    models = bundled_models()
+    assert set(SHIPPED) <= set(models)
+    assert default_model().name == "real_x4"
+    for name, source in models.items():
+        card = source.card
+        assert source.path.is_file() and source.path.suffix == ".safetensors", name
+        assert source.path.stat().st_size < 16e6, name  # "a few MB"
+        for key in ("task", "scale", "architecture", "parameters", "trained_on", "command"):
+            assert card.get(key), (name, key)
+        assert card["scores"] and card["selfcheck"]["psnr"] > 0, name
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_each_bundled_model_loads_by_name_and_repeats_its_selfcheck(name: str) -> None:
+    """The card's self-check PSNR is recomputed to 0.1 dB."""
+    from restorelab.inference.enhancer import Enhancer
+    from restorelab.inference.selfcheck import selfcheck
+
+    card = bundled_models()[name].card
+    enhancer = Enhancer.from_checkpoint(name)
+    arch, scale = SHIPPED[name]
+    assert (card["architecture"], card["scale"], enhancer.scale) == (arch, scale, scale)
+    got = selfcheck(enhancer, card["selfcheck"]["task"])
+    assert abs(got - card["selfcheck"]["psnr"]) < 0.1, (name, got, card["selfcheck"])
+
+
+def _bicubic_psnr_y(task: str) -> float:
+    from restorelab.inference.selfcheck import _gt, _to_uint8, degraded
+    from restorelab.metrics import psnr_y
+    from restorelab.ops.imresize import imresize
+
+    gt = _gt()
+    lq = torch.from_numpy(_to_uint8(degraded(gt, task, 4).clamp(0, 1))).permute(2, 0, 1)[None]
+    return float(psnr_y(imresize(lq.float() / 255, 4.0).clamp(0, 1), gt, crop_border=4)[0])
+
+
+def test_sr_x4_beats_bicubic_on_clean_input_and_real_x4_beats_both_on_real_degradations() -> None:
+    """The issue's claims in miniature, on the self-check crop (held-out figures: the cards)."""
+    from restorelab.inference.enhancer import Enhancer
+    from restorelab.inference.selfcheck import selfcheck
+
+    sr_x4, real_x4 = Enhancer.from_checkpoint("sr_x4"), Enhancer.from_checkpoint("real_x4")
+    assert selfcheck(sr_x4, "sr") > _bicubic_psnr_y("sr") + 1.0
+    real = selfcheck(real_x4, "real")
+    assert real > _bicubic_psnr_y("real") + 0.3
+    assert real > selfcheck(sr_x4, "real") + 0.3
+
+
+def test_denoise_removes_most_of_sigma_25_noise() -> None:
+    from restorelab.inference.enhancer import Enhancer
+    from restorelab.inference.selfcheck import _gt, _psnr_rgb, _to_uint8, degraded, selfcheck
+
+    gt = _gt()
+    noisy = torch.from_numpy(_to_uint8(degraded(gt, "denoise", 1).clamp(0, 1)))
+    noisy_psnr = _psnr_rgb(noisy.permute(2, 0, 1)[None].float() / 255, gt)
+    assert 20.0 < noisy_psnr < 21.0  # sigma 25 is 20.2 dB; clipping at 0 and 255 removes some
+    assert selfcheck(Enhancer.from_checkpoint("denoise"), "denoise") > noisy_psnr + 10
+
+
+def test_enhancer_without_a_model_uses_the_default() -> None:
+    from restorelab.inference.enhancer import Enhancer
+
+    assert (
+        Enhancer.from_checkpoint().model.config == Enhancer.from_checkpoint("real_x4").model.config
+    )

@@ -2,6 +2,9 @@
 
 Usage::
 
+    restorelab-enhance photo.jpg -o out/                  # the bundled default model (real_x4)
+    restorelab-enhance photo.jpg -o out/ --model denoise  # another bundled model
+    restorelab-enhance --list-models
     restorelab-enhance photo.jpg -o out/ --ckpt run/checkpoints/best.ckpt
     restorelab-enhance shots/ "scans/*.tif" -o out/ --model model.onnx --tile 256 --tile-overlap 16
 
@@ -35,11 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Enhance images (files, folders or glob patterns) with a trained model.",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
-    p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
-    src = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or globs")
+    p.add_argument("-o", "--output", type=Path, help="output folder (required with inputs)")
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--ckpt", type=Path, help="restorelab checkpoint (.ckpt)")
-    src.add_argument("--model", type=Path, help="exported model (.onnx or .safetensors)")
+    src.add_argument(
+        "--model",
+        help="bundled model name (see --list-models) or exported .onnx / .safetensors file; "
+        "default: the bundled default model",
+    )
+    p.add_argument(
+        "--list-models",
+        action="store_true",
+        help="list the bundled models (task, scale, size, training command, scores) and exit",
+    )
     p.add_argument("--tile", type=int, default=defaults.tile, help="tile size, 0: no tiling")
     p.add_argument(
         "--tile-overlap",
@@ -196,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
     return_large_buffers()  # freed tile buffers leave the process: peak = live memory
     if args.output.exists() and not args.output.is_dir():
         raise ConfigError(f"-o {args.output}: exists and is not a folder")
-    source = args.ckpt or args.model
+    source = model_path(args.ckpt, args.model)
     enhancer = Enhancer.from_checkpoint(source, args.device, args.precision, settings)
     check_model(enhancer.model, args.scale, args.arch, source)
     if args.save_steps and not enhancer.model.has_stages:
@@ -280,10 +292,53 @@ def _check_destination(
         )
 
 
+def model_path(ckpt: Path | None, model: str | None) -> Path:
+    """The weights file to load: ``--ckpt``, ``--model NAME|FILE``, else the bundled default."""
+    from restorelab.inference.bundled import default_model, resolve_model
+
+    if ckpt is not None:
+        return ckpt
+    return (resolve_model(model) if model is not None else default_model()).path
+
+
+def list_models() -> int:
+    """Print the bundled models, one block each; the default is marked."""
+    from restorelab.inference.bundled import bundled_models, default_model_name
+
+    models = bundled_models()
+    if not models:
+        print("no bundled model is installed")
+        return 0
+    default = default_model_name()
+    for name, source in models.items():
+        card = source.card
+        size = source.path.stat().st_size / 1e6 if source.path.is_file() else 0.0
+        mark = " (default)" if name == default else ""
+        print(f"{name}{mark}: {card.get('task', '?')}")
+        print(
+            f"  scale x{card.get('scale', '?')}, {card.get('architecture', '?')}, "
+            f"{card.get('parameters', '?')} parameters, {size:.1f} MB ({source.path.name})"
+        )
+        if card.get("trained_on"):
+            print(f"  trained on: {card['trained_on']}")
+        if card.get("command"):
+            print(f"  training command: {card['command']}")
+        for key, value in (card.get("scores") or {}).items():
+            print(f"  {key}: {value}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: exit 0 when every image was enhanced, 1 if some failed, 2 on a
     model or flag error."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_models:
+        raise SystemExit(report_errors(PROG, lambda _: list_models(), args))
+    if not args.inputs:
+        parser.error("give at least one INPUT (or --list-models)")
+    if args.output is None:
+        parser.error("the following arguments are required: -o/--output")
     code = report_errors(PROG, run, args)
     raise SystemExit(code)
 

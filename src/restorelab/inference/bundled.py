@@ -13,9 +13,10 @@ A bundled model is a weights file (``.safetensors`` or ``.onnx``, loadable by
     }
 
 ``card`` holds what the weights file cannot say about itself (see
-:class:`~restorelab.inference.card.ModelCard`). No model is bundled yet (issue 14): without a
-manifest :func:`bundled_models` is empty and :func:`default_model` asks for ``--ckpt`` or
-``--model``.
+:class:`~restorelab.inference.card.ModelCard`): task, training data and command, measured
+scores, and a ``selfcheck`` (a PSNR on a scikit-image photograph the tests recompute, so a
+changed file or loader cannot pass silently). Without a manifest (a folder of one's own)
+:func:`bundled_models` is empty and :func:`default_model` asks for ``--ckpt`` or ``--model``.
 """
 
 from __future__ import annotations
@@ -94,6 +95,12 @@ def default_model(folder: Path | None = None) -> ModelSource:
             f"({', '.join(sorted(models))})"
         )
     return models[name]
+
+
+def default_model_name(folder: Path | None = None) -> str | None:
+    """The manifest's ``default`` entry (None without a manifest)."""
+    name = _manifest(BUNDLED_DIR if folder is None else folder).get("default")
+    return name if isinstance(name, str) else None
 
 
 def resolve_model(spec: str, folder: Path | None = None) -> ModelSource:

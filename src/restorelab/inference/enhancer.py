@@ -99,18 +99,23 @@ class Enhancer:
     @classmethod
     def from_checkpoint(
         cls,
-        path: str | Path,
+        path: str | Path | None = None,
         device: str = "cpu",
         precision: str = "fp32",
         settings: EnhanceSettings | None = None,
         **overrides: Any,
     ) -> Enhancer:
-        """Load a ``.ckpt``, ``.safetensors`` or ``.onnx`` file (safely, no code unpickled).
+        """Load a ``.ckpt``, ``.safetensors`` or ``.onnx`` file (safely, no code unpickled), a
+        bundled model by name (``"sr_x4"``, see ``restorelab-enhance --list-models``), or with
+        ``path=None`` the bundled default model.
 
         ``overrides`` set fields of :class:`EnhanceSettings`, e.g. ``tile=256``.
         """
+        from restorelab.inference.bundled import default_model, resolve_model
+
+        source = default_model() if path is None else resolve_model(str(path))
         settings = replace(settings or EnhanceSettings(), **overrides)
-        return cls(load_model(path, device, precision), settings)
+        return cls(load_model(source.path, device, precision), settings)
 
     @property
     def scale(self) -> int:
