@@ -79,3 +79,19 @@ def test_model_and_flag_errors_stop_it_before_it_serves(
     assert error_of(["--ckpt", str(ckpt)], capsys).endswith(
         "install it with: pip install 'restorelab[demo]'"
     )
+
+
+def test_every_bundled_model_is_offered_with_its_card() -> None:
+    """What the page shows for each bundled model: its manifest card (a card whose scores
+    cannot be read stopped the no-argument demo before it served)."""
+    from restorelab.commands.demo import load_models
+    from restorelab.inference.bundled import bundled_models
+
+    names = sorted(bundled_models())
+    models = load_models(model_sources([], names), "cpu")
+    assert sorted(models) == names
+    for name, offered in models.items():
+        card = offered.card
+        assert card.task and card.trained_on and card.command, name
+        assert card.scores and all(isinstance(v, float) for v in card.scores.values()), name
+        assert card.scale == offered.model.scale
