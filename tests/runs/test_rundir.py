@@ -4,7 +4,8 @@ A directory holds a run when restorelab-train wrote ``run_info.json`` or ``check
 (``.hydra/`` and the log alone do not count: Hydra writes them before any restorelab code
 runs). A new run, or a sweep whose job directories hold runs, is refused with one line before
 Hydra writes anything; ``resume=RUN``, a SLURM requeue of the same job and the other processes
-of a multi-process run continue in the directory.
+of a multi-process run continue in the directory. A run or sweep directory that cannot be
+created or written is refused the same way, instead of Hydra's traceback.
 """
 
 from __future__ import annotations
@@ -16,8 +17,16 @@ import optuna
 import pytest
 
 from restorelab.errors import ConfigError
-from restorelab.runs.rundir import check_run_dir, check_sweep_dir
-from tests.helpers import TINY, TINY_TRIAL, assert_one_line_error, ok, run_cli, train_cli
+from restorelab.runs.rundir import check_run_dir, check_sweep_dir, check_writable
+from tests.helpers import (
+    TINY,
+    TINY_TRIAL,
+    assert_one_line_error,
+    make_unwritable,
+    ok,
+    run_cli,
+    train_cli,
+)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -129,3 +138,45 @@ def test_a_sweep_dir_with_runs_in_its_job_dirs_is_refused(tmp_path: Path) -> Non
     a_run(tmp_path / "s" / "3")
     with pytest.raises(ConfigError, match=r"holds the runs of an earlier sweep \(.*3/run_info"):
         check_sweep_dir(tmp_path / "s")
+
+
+# --------------------------------------------------------- a directory that cannot be written
+@pytest.mark.parametrize(
+    ("prog", "args"),
+    [
+        ("restorelab-train", ["hydra.run.dir=FILE/run"]),
+        ("restorelab-train", ["-m", "hydra.sweep.dir=FILE/sweep"]),
+        ("restorelab-eval", ["generator=bicubic", "data.test_dir=test", "hydra.run.dir=FILE/run"]),
+    ],
+    ids=["train", "train_multirun", "eval"],
+)
+def test_a_run_dir_under_a_regular_file_stops_with_one_line(
+    tmp_path: Path, prog: str, args: list[str]
+) -> None:
+    """A path under a regular file fails for root too (``chmod`` would not stop root)."""
+    (tmp_path / "FILE").write_text("not a folder\n")
+    (tmp_path / "test").mkdir()
+    done = run_cli(prog, *args, cwd=tmp_path)
+    line = assert_one_line_error(done, prog)
+    assert line == (
+        f"{prog}: error: {args[-1]}: cannot write there: {tmp_path / 'FILE'}: Not a directory"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["FILE", "test"]  # nothing written
+
+
+def test_a_read_only_folder_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe creates a file where Hydra would create the run dir, and removes it again."""
+    check_writable(tmp_path / "a" / "b", "hydra.run.dir")  # a missing path under a writable one
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro" / "run").mkdir()
+    make_unwritable(tmp_path / "ro", monkeypatch)
+    ro = tmp_path / "ro"
+    # a missing run dir is probed in its nearest existing parent, an existing one in itself
+    for folder, where in ((ro / "new" / "run", ro), (ro / "run", ro / "run")):
+        with pytest.raises(ConfigError) as info:
+            check_writable(folder, "hydra.sweep.dir")
+        assert str(info.value) == (
+            f"hydra.sweep.dir={folder}: cannot write there: {where}: Permission denied"
+        )
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["ro", "run"]  # no probe file left

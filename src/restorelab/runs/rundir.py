@@ -16,13 +16,19 @@ directory: :func:`restorelab.runs.info.is_global_zero` is false).
 
 The check runs twice. :class:`RunDirGuard`, a Hydra callback (``conf/hydra/default.yaml``),
 checks the run or sweep directory before Hydra writes anything into it and stops with one line
-and exit code 2. :func:`restorelab.runs.job.run_job` checks each job's directory again before
-writing ``run_info.json`` (a job that another sweep, started at the same time, also claims).
+and exit code 2. It also stops a run or sweep directory that cannot be created or written (a
+path under a regular file, a read-only folder): Hydra's own ``mkdir`` would end in a
+traceback before any restorelab code runs. :func:`restorelab.runs.job.run_job` checks each
+job's directory again before writing ``run_info.json`` (a job that another sweep, started at
+the same time, also claims).
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +85,47 @@ def check_sweep_dir(folder: Path) -> None:
             )
 
 
+def nearest_existing(folder: Path) -> Path:
+    """``folder`` itself or its nearest ancestor that exists (a dangling link counts as one).
+
+    Raises the ``OSError`` of a path that cannot even be looked at (a folder without search
+    permission, a link loop): :func:`check_writable` reports it.
+    """
+    current = folder
+    while True:
+        try:
+            os.lstat(current)
+            return current
+        except (FileNotFoundError, NotADirectoryError):
+            if current.parent == current:
+                return current
+            current = current.parent
+
+
+def check_writable(folder: Path, key: str) -> None:
+    """Refuse ``folder`` (config ``key``) when it cannot be created or written.
+
+    Probes ``folder`` or, when it does not exist yet, the nearest existing ancestor, where
+    Hydra's ``mkdir`` would create it: that ancestor must be a directory in which a file can
+    be created. The probe is a temporary file, removed again, so nothing is left behind. It
+    acts under the real kernel rules, which also stop root (for whom ``os.access`` is always
+    true) at a path under a regular file or on a read-only mount.
+    """
+    try:
+        base = nearest_existing(Path(os.path.abspath(folder)))
+        if not base.is_dir():
+            what = "a link to nothing" if base.is_symlink() and not base.exists() else None
+            raise NotADirectoryError(errno.ENOTDIR, what or os.strerror(errno.ENOTDIR), str(base))
+        try:
+            with tempfile.TemporaryFile(dir=base, prefix=".restorelab-probe-"):
+                pass
+        except OSError as error:  # name the folder, not the probe's random file name
+            raise OSError(error.errno, error.strerror or str(error), str(base)) from error
+    except OSError as error:
+        reason = f"{error.filename}: {error.strerror or error}"
+        raise ConfigError(f"{key}={folder}: cannot write there: {reason}") from error
+
+
 def _select(config: DictConfig, key: str) -> Any:
     """``config``'s value at ``key``, resolved; ``None`` when it cannot be resolved yet."""
     try:
@@ -88,7 +135,8 @@ def _select(config: DictConfig, key: str) -> Any:
 
 
 class RunDirGuard(Callback):
-    """Hydra callback: stop before Hydra writes into a directory that holds another run.
+    """Hydra callback: stop before Hydra writes into a directory that holds another run,
+    or into one that cannot be created or written.
 
     Args:
         prog: the command named in the one-line error (``restorelab-<hydra.job.name>``).
@@ -106,6 +154,7 @@ class RunDirGuard(Callback):
         if folder is None:
             return
         try:
+            check_writable(Path(str(folder)), "hydra.run.dir")
             check_run_dir(Path(str(folder)), "hydra.run.dir", _select(config, "resume"))
         except ConfigError as error:
             self._refuse(error)
@@ -115,6 +164,7 @@ class RunDirGuard(Callback):
         if folder is None:
             return
         try:
+            check_writable(Path(str(folder)), "hydra.sweep.dir")
             check_sweep_dir(Path(str(folder)))
         except ConfigError as error:
             self._refuse(error)
