@@ -1,4 +1,8 @@
-"""``run_job``: a diverged run (NaN) fails with one line; the status file records every outcome."""
+"""``run_job``: a diverged run (NaN) fails with one line; the status file records every outcome.
+
+When the status file cannot be written after a failure (disk full), the run's own error is
+still what is raised and reported, with a warning that names run_status.json.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from restorelab.errors import ConfigError
+from restorelab.runs import info
 from restorelab.runs.job import run_job
 from restorelab.training.fit import train
 from tests.helpers import TINY
@@ -76,3 +81,44 @@ def test_ok_and_error_outcomes_are_recorded(tmp_path: Path, capsys) -> None:
     with pytest.raises(KeyboardInterrupt):
         run_job("p", interrupted, cfg, tmp_path / "ctrl_c")
     assert status_of(tmp_path / "ctrl_c")["error"] == "interrupted"
+
+
+@pytest.mark.parametrize("fail", ["config_error", "crash"])
+def test_a_full_disk_for_run_status_keeps_the_runs_own_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, fail: str
+) -> None:
+    """Writing ``failed`` into run_status.json hits ENOSPC: the run's error is still the one
+    raised and reported, with a warning naming run_status.json."""
+    real_write = info.atomic_write_text
+
+    def full_disk(path: Path, text: str, *args, **kwargs) -> None:
+        if Path(path).name == "run_status.json" and '"failed"' in text:
+            raise OSError(28, "No space left on device")
+        real_write(path, text, *args, **kwargs)
+
+    monkeypatch.setattr(info, "atomic_write_text", full_disk)
+    cfg = OmegaConf.create({"optimized_metric": "val/psnr_y", "task_name": "train"})
+    run = tmp_path / "run"
+    warning = (
+        f"p: warning: could not record the failure in {run / 'run_status.json'}: "
+        "No space left on device"
+    )
+
+    def bad(c):
+        if fail == "crash":
+            raise RuntimeError("out of memory")
+        raise ConfigError("data.scale=3 does not match generator scale 4")
+
+    if fail == "crash":
+        with pytest.raises(RuntimeError, match="out of memory"):  # not the OSError
+            run_job("p", bad, cfg, run)
+        assert capsys.readouterr().err.strip().splitlines() == [warning]
+    else:
+        with pytest.raises(SystemExit) as raised:
+            run_job("p", bad, cfg, run)
+        assert raised.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines() == [
+            warning,
+            "p: error: data.scale=3 does not match generator scale 4",
+        ]
+    assert status_of(run)["status"] == "running"  # the last state that could be written

@@ -88,6 +88,24 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
 
 
+def record_failure(prog: str, status: RunStatus, message: str) -> None:
+    """Write ``failed`` into ``run_status.json``, or warn on stderr when that write fails.
+
+    The run's own error is what the user must see: on a full disk the status write fails too,
+    and its ``OSError`` raised here would replace that error. The file then keeps its last
+    state (``running``); ``restorelab-runs`` reports such a run ``failed`` once its process is
+    gone (:func:`restorelab.runs.table.run_status`).
+    """
+    try:
+        status.finish("failed", error=message)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        print(
+            f"{prog}: warning: could not record the failure in {status.path}: {reason}",
+            file=sys.stderr,
+        )
+
+
 def continue_requeued(cfg: DictConfig, run_dir: Path) -> DictConfig:
     """``cfg`` pointed at the latest state and W&B run of ``run_dir`` (a copy; printed, recorded).
 
@@ -159,7 +177,7 @@ def run_job(
     except BaseException as exc:
         message = describe(exc)
         if status is not None:
-            status.finish("failed", error=message)
+            record_failure(prog, status, message)
         if multirun and isinstance(exc, Exception):
             close_loggers()  # a W&B run left open would swallow the next job's logging
             where = f"job {hc.job.num}" if hc is not None else "job"
