@@ -117,12 +117,12 @@ def test_each_bundled_model_loads_by_name_and_repeats_its_selfcheck(name: str) -
 
 
 def _bicubic_psnr_y(task: str) -> float:
-    from restorelab.inference.selfcheck import _gt, _to_uint8, degraded
+    from restorelab.inference.selfcheck import degraded, reference_gt, to_uint8
     from restorelab.metrics import psnr_y
     from restorelab.ops.imresize import imresize
 
-    gt = _gt()
-    lq = torch.from_numpy(_to_uint8(degraded(gt, task, 4).clamp(0, 1))).permute(2, 0, 1)[None]
+    gt = reference_gt()
+    lq = torch.from_numpy(to_uint8(degraded(gt, task, 4).clamp(0, 1))).permute(2, 0, 1)[None]
     return float(psnr_y(imresize(lq.float() / 255, 4.0).clamp(0, 1), gt, crop_border=4)[0])
 
 
@@ -140,11 +140,11 @@ def test_sr_x4_beats_bicubic_on_clean_input_and_real_x4_beats_both_on_real_degra
 
 def test_denoise_removes_most_of_sigma_25_noise() -> None:
     from restorelab.inference.enhancer import Enhancer
-    from restorelab.inference.selfcheck import _gt, _psnr_rgb, _to_uint8, degraded, selfcheck
+    from restorelab.inference.selfcheck import degraded, psnr_rgb, reference_gt, selfcheck, to_uint8
 
-    gt = _gt()
-    noisy = torch.from_numpy(_to_uint8(degraded(gt, "denoise", 1).clamp(0, 1)))
-    noisy_psnr = _psnr_rgb(noisy.permute(2, 0, 1)[None].float() / 255, gt)
+    gt = reference_gt()
+    noisy = torch.from_numpy(to_uint8(degraded(gt, "denoise", 1).clamp(0, 1)))
+    noisy_psnr = psnr_rgb(noisy.permute(2, 0, 1)[None].float() / 255, gt)
     assert 20.0 < noisy_psnr < 21.0  # sigma 25 is 20.2 dB; clipping at 0 and 255 removes some
     assert selfcheck(Enhancer.from_checkpoint("denoise"), "denoise") > noisy_psnr + 10
 

@@ -29,18 +29,18 @@ SIGMA = 25.0
 SEED = 0
 
 
-def _gt() -> torch.Tensor:
+def reference_gt() -> torch.Tensor:
     from skimage import data
 
     pixels = np.ascontiguousarray(data.astronaut()[CROP])
     return torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255
 
 
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
+def to_uint8(x: torch.Tensor) -> np.ndarray:
     return (x[0].permute(1, 2, 0) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
-def _psnr_rgb(sr: torch.Tensor, gt: torch.Tensor) -> float:
+def psnr_rgb(sr: torch.Tensor, gt: torch.Tensor) -> float:
     mse = torch.mean((sr * 255 - gt * 255) ** 2)
     return float(10 * torch.log10(255.0**2 / mse))
 
@@ -72,10 +72,10 @@ def degraded(gt: torch.Tensor, task: str, scale: int) -> torch.Tensor:
 
 def selfcheck(enhancer: Enhancer, task: str) -> float:
     """The self-check PSNR (dB) of ``enhancer`` for ``task`` (``sr``, ``real`` or ``denoise``)."""
-    gt = _gt()
+    gt = reference_gt()
     lq = degraded(gt, task, enhancer.scale)
-    out = enhancer.enhance(_to_uint8(lq.clamp(0, 1)))
+    out = enhancer.enhance(to_uint8(lq.clamp(0, 1)))
     sr = torch.from_numpy(np.asarray(out)).permute(2, 0, 1)[None].float() / 255
     if task == "denoise":
-        return _psnr_rgb(sr, gt)
+        return psnr_rgb(sr, gt)
     return float(psnr_y(sr, gt, crop_border=enhancer.scale)[0])
