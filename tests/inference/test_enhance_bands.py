@@ -97,9 +97,10 @@ def test_png_bytes_do_not_depend_on_how_rows_are_split(tmp_path: Path) -> None:
     pixels = np.random.default_rng(2).integers(0, 256, (520, 700, 3), dtype=np.uint8)
     layout = Layout(520, 700, 3, np.dtype(np.uint8))
     files = []
+    profile = _profile()  # once: littleCMS stamps each new profile with the current second
     for step in (520, 1, 7, 500):
         f = io.BytesIO()
-        writer = PngWriter(f, layout, _profile(), _exif())
+        writer = PngWriter(f, layout, profile, _exif())
         for y in range(0, 520, step):
             writer.write(pixels[y : y + step])
         writer.close()
